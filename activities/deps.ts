@@ -1,0 +1,55 @@
+// What activities need from the process that runs them, and where a host keeps its files.
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { PipelineConfig, RepoSpec } from '../workflows/types.js';
+import type { Records } from './records.js';
+
+export interface ActivityDeps {
+  hostId: string;
+  /** The shared task queue (workflows and shared activities); `orch` unless a test isolates itself. */
+  taskQueue: string;
+  dataDir: string;
+  projectDir: string;
+  pipeline: PipelineConfig;
+  records: Records;
+  client: Client;
+  /** The ms between agent heartbeats (a fraction of the heartbeat timeout). */
+  heartbeatEveryMs: number;
+  /** SIGTERM → SIGKILL grace when a process group is stopped. */
+  killGraceMs: number;
+}
+
+/** Per-host directories. Worktrees and mirrors belong to one host; logs and artefacts to the task. */
+export function hostPaths(deps: Pick<ActivityDeps, 'dataDir' | 'hostId'>) {
+  const hostDir = path.join(deps.dataDir, 'hosts', deps.hostId);
+  return {
+    mirrors: path.join(hostDir, 'mirrors'),
+    worktree: (key: string) => path.join(hostDir, 'worktrees', key),
+    agentLog: (key: string, stage: string, attempt: number) =>
+      path.join(deps.dataDir, 'logs', 'tasks', key, `${stage}-${attempt}.log`),
+    taskLogDir: (key: string) => path.join(deps.dataDir, 'logs', 'tasks', key),
+    artefacts: (key: string) => path.join(deps.dataDir, 'artefacts', key),
+    prompt: (key: string, stage: string, attempt: number) =>
+      path.join(hostDir, 'prompts', key, `${stage}-${attempt}.md`),
+  };
+}
+
+/** Docs artefacts a task's agents write in its worktree, kept after a STOP. */
+export const artefactDir = (key: string): string => `docs/tasks/${key}`;
+
+export class UnknownRepoError extends Error {
+  override name = 'UnknownRepoError';
+}
+
+export function repoSpec(pipeline: PipelineConfig, name: string): RepoSpec {
+  const repo = pipeline.repos[name];
+  if (!repo) throw new UnknownRepoError(`unknown repo "${name}" (configured: ${Object.keys(pipeline.repos).join(', ') || 'none'})`);
+  return repo;
+}
+
+/** `<workflow run id>/<activity id>`: stable across retries of one activity, unique within the run. */
+export function activityKey(): string {
+  const { info } = Context.current();
+  return `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
+}

@@ -1,0 +1,70 @@
+// The activity contracts as the workflows see them. Types only: no implementation is imported here.
+import type { CompensationResult, GateSpec, RepoSpec, StageSpec, TaskInput, TaskStatus } from './types.js';
+
+export interface PipelinePlan {
+  repo: RepoSpec;
+  stages: StageSpec[];
+  attemptsPerStage: number;
+  timeouts: { stage: string; heartbeat: string; merge: string; deploy: string };
+}
+
+export interface HostRef {
+  hostId: string;
+  taskQueue: string;
+}
+
+export interface TaskPatch {
+  stage?: string | null;
+  status?: TaskStatus;
+  failureReason?: string | null;
+  cancelRequestedAt?: string;
+  cancelledAt?: string;
+  finishedAt?: string;
+}
+
+/** Activities any worker runs (the shared `orch` queue). */
+export interface SharedActivities {
+  planPipeline(repo: string): Promise<PipelinePlan>;
+  recordTask(input: TaskInput & { workflowId: string; runId: string }): Promise<{ taskId: string }>;
+  updateTask(taskId: string, patch: TaskPatch): Promise<void>;
+  recordEvent(e: { taskId: string; type: string; stage?: string | null; detail?: Record<string, unknown> }): Promise<void>;
+  finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string }): Promise<void>;
+  dependencyStatuses(keys: string[]): Promise<Record<string, TaskStatus>>;
+  pickHost(): Promise<HostRef>;
+  requestLock(req: { lockId: string; holderWorkflowId: string; purpose: string }): Promise<void>;
+  awaitWorkflowClosed(workflowId: string): Promise<void>;
+  openPullRequest(req: { repo: string; key: string; title: string; body: string }): Promise<{ number: number | null; url: string | null }>;
+  mergeFeatureBranch(req: { repo: string; key: string; title: string; pr: number | null }): Promise<{ alreadyMerged: boolean; sha: string | null }>;
+  deploy(req: { repo: string; key: string; title: string; sha: string | null }): Promise<{ ran: boolean; exitCode: number | null }>;
+  deleteFeatureBranch(req: { repo: string; key: string; branch?: string }): Promise<CompensationResult>;
+  cancelJobs(taskId: string): Promise<CompensationResult>;
+  tombstoneTask(taskId: string): Promise<{ key: string; planeIssueId: string | null }>;
+}
+
+export interface AgentRunRequest {
+  taskId: string;
+  key: string;
+  repo: string;
+  stage: string;
+  attempt: number;
+  title: string;
+  description: string;
+}
+
+export interface AgentRunResult {
+  exitCode: number | null;
+  signal: string | null;
+  pid: number;
+  logFile: string;
+  durationMs: number;
+}
+
+/** Activities bound to one host (its own task queue): the worktree and the agent process live there. */
+export interface HostActivities {
+  prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default' }>;
+  runAgent(req: AgentRunRequest): Promise<AgentRunResult>;
+  runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<{ passed: boolean; detail: string }>;
+  commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;
+  killAgent(req: { key: string }): Promise<CompensationResult>;
+  removeWorktree(req: { key: string; repo: string }): Promise<CompensationResult>;
+}

@@ -1,0 +1,3 @@
+// Every workflow type the worker registers.
+export { task } from './task.js';
+export { repoLock } from './repo-lock.js';
