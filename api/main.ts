@@ -5,7 +5,6 @@ import { exitOnStartupError, loadRuntime, requireDatabase } from '../worker/boot
 import { ConfigError } from '../worker/config.js';
 import { createLogger } from '../worker/log.js';
 import { connectClient } from '../worker/temporal-connection.js';
-import { TASK_QUEUE } from '../workflows/types.js';
 import { createApp } from './app.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -27,7 +26,7 @@ async function main() {
     sql: database.sql,
     records: createRecords(database.db),
     pipeline: rt.pipeline,
-    taskQueue: TASK_QUEUE,
+    taskQueue: rt.config.taskQueue,
     temporalAddress: rt.temporal.address,
     apiToken: token,
   });

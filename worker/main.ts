@@ -33,11 +33,14 @@ async function main() {
     records: createRecords(database.db),
     pipeline: rt.pipeline,
     hostId: rt.config.hostId,
+    taskQueue: rt.config.taskQueue,
+    killGraceMs: rt.config.killGraceMs,
+    workflowBundle: rt.config.workflowBundle ? { codePath: rt.config.workflowBundle } : undefined,
     dataDir: rt.config.dataDir,
     projectDir: rt.config.projectDir,
     log: (line) => log.info(line),
   });
-  log.info({ host: rt.config.hostId, temporal: rt.temporal.address, namespace: rt.temporal.namespace }, 'worker ready');
+  log.info({ host: rt.config.hostId, taskQueue: rt.config.taskQueue, temporal: rt.temporal.address, namespace: rt.temporal.namespace }, 'worker ready');
   await workers.run();
   log.info('worker stopped');
   await database.close();

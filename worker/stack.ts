@@ -118,7 +118,7 @@ async function main() {
     cleanups.push(async () => {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
-      await Promise.race([child, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+      await Promise.race([child, sleep(15_000, undefined, { ref: false }).then(() => child.kill('SIGKILL'))]);
     });
     return { isReady, logFile, pid: child.pid };
   };
