@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import type { Db } from '../db/client.js';
+import type { PlaneConfig } from '../worker/config.js';
 import type { PipelineConfig, RepoSpec } from '../workflows/types.js';
 import type { Records } from './records.js';
 
@@ -13,11 +15,14 @@ export interface ActivityDeps {
   projectDir: string;
   pipeline: PipelineConfig;
   records: Records;
+  db: Db;
   client: Client;
   /** The ms between agent heartbeats (a fraction of the heartbeat timeout). */
   heartbeatEveryMs: number;
   /** SIGTERM → SIGKILL grace when a process group is stopped. */
   killGraceMs: number;
+  /** Plane API settings for progress comments; comments are skipped when incomplete. */
+  plane?: Pick<PlaneConfig, 'baseUrl' | 'apiKey' | 'workspaceSlug'>;
 }
 
 /** Per-host directories. Worktrees and mirrors belong to one host; logs and artefacts to the task. */

@@ -13,11 +13,28 @@ import { getAgent, registerAgent, startAgent, unregisterAgent } from './agent-pr
 import { activityKey, artefactDir, hostPaths, repoSpec, type ActivityDeps } from './deps.js';
 import { commitAll, copyArtefacts, ensureWorktree, pushBranch, removeWorktree } from './git.js';
 import { isProcessAlive, killProcessGroup, readProcStat } from './process-tree.js';
+import { reconcileHost } from './reconcile.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
+/**
+ * Heartbeats while `fn` runs. Every host-bound activity does: its host can die at any moment, and a
+ * heartbeat timeout is how the workflow learns that within seconds instead of a start-to-close.
+ */
+async function beating<T>(everyMs: number, fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const ticker = setInterval(() => ctx.heartbeat(), everyMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
 export function createHostActivities(deps: ActivityDeps): HostActivities {
   const paths = hostPaths(deps);
+  const alive = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => (...args: A) => beating(deps.heartbeatEveryMs, () => fn(...args));
   const { pipeline, records, hostId } = deps;
   const agentSlots = pLimit(pipeline.maxConcurrentAgents);
   /** Keys whose agent a STOP killed: their run ends `cancelled`, not `failed`. */
@@ -30,7 +47,7 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
   };
 
   return {
-    async prepareWorktree({ key, repo }) {
+    prepareWorktree: alive(async ({ key, repo }: { key: string; repo: string }) => {
       const r = repoSpec(pipeline, repo);
       const wt = await ensureWorktree({
         cacheDir: paths.mirrors,
@@ -40,7 +57,7 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
         worktreePath: paths.worktree(key),
       });
       return { path: wt.path, fromBranch: wt.fromBranch };
-    },
+    }),
 
     async runAgent(req: AgentRunRequest): Promise<AgentRunResult> {
       const ctx = Context.current();
@@ -116,20 +133,20 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
       }
     },
 
-    async runGate({ key, repo, stage, gate }) {
+    runGate: alive(async ({ key, repo, stage, gate }: { key: string; repo: string; stage: string; gate: GateSpec }) => {
       const worktree = paths.worktree(key);
       const vars = { key, stage, repo, worktree, title: '', description: '', attempt: '' };
       return evaluateGate(gate, worktree, vars);
-    },
+    }),
 
-    async commitAndPush({ key, stage }) {
+    commitAndPush: alive(async ({ key, stage }: { key: string; repo: string; stage: string }) => {
       const worktree = paths.worktree(key);
       const committed = await commitAll(worktree, `${key}: ${stage}`);
       const { sha } = await pushBranch(worktree, featureBranch(key));
       return { sha, committed: committed !== null };
-    },
+    }),
 
-    async killAgent({ key }): Promise<CompensationResult> {
+    killAgent: alive(async ({ key }: { key: string }): Promise<CompensationResult> => {
       const run = getAgent(key);
       if (run) {
         stopped.add(key);
@@ -146,9 +163,11 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
       // Not in this process's registry (e.g. the worker restarted): use the pids recorded for this host.
       const leftovers = await killRecordedGroups(deps, (row) => row.taskKey === key || row.taskKey.startsWith(`${key}#`));
       return { step: 'kill-agent', ok: true, detail: leftovers ? `killed ${leftovers} recorded process group(s)` : 'no agent running' };
-    },
+    }),
 
-    async removeWorktree({ key, repo }): Promise<CompensationResult> {
+    reconcileHost: alive(() => reconcileHost(deps)),
+
+    removeWorktree: alive(async ({ key, repo }: { key: string; repo: string }): Promise<CompensationResult> => {
       const r = repoSpec(pipeline, repo);
       const worktree = paths.worktree(key);
       let kept: string[] = [];
@@ -161,7 +180,7 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
         ok: true,
         detail: `${removed ? 'removed' : 'absent'}: ${worktree}` + (kept.length ? `; kept ${kept.length} artefact(s) in ${paths.artefacts(key)}` : ''),
       };
-    },
+    }),
   };
 }
 

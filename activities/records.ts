@@ -73,14 +73,18 @@ export function createRecords(db: Db) {
      * Frees the natural keys of a cancelled task so that a later start of the same work item begins
      * from scratch. The original is recoverable: everything before `#cancelled-`.
      */
-    async tombstone(taskId: string): Promise<{ key: string; planeIssueId: string | null }> {
+    async tombstone(taskId: string, patch: { status?: 'cancelled'; cancelledAt?: Date; finishedAt?: Date; failureReason?: string } = {}) {
       const [row] = await db.select().from(tasks).where(eq(tasks.id, taskId)).limit(1);
       if (!row) throw new UnknownTaskError(`no task with id ${taskId}`);
-      if (row.key.includes(TOMBSTONE_MARK)) return { key: row.key, planeIssueId: row.planeIssueId };
       const suffix = `${TOMBSTONE_MARK}${row.id}`;
+      const tombstoned = row.key.includes(TOMBSTONE_MARK);
+      // One statement: nobody sees the task `cancelled` with its keys still taken.
       const [updated] = await db
         .update(tasks)
-        .set({ key: `${row.key}${suffix}`, planeIssueId: row.planeIssueId ? `${row.planeIssueId}${suffix}` : null })
+        .set({
+          ...patch,
+          ...(!tombstoned && { key: `${row.key}${suffix}`, planeIssueId: row.planeIssueId ? `${row.planeIssueId}${suffix}` : null }),
+        })
         .where(eq(tasks.id, row.id))
         .returning();
       return { key: updated!.key, planeIssueId: updated!.planeIssueId };

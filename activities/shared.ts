@@ -13,6 +13,8 @@ import { createGiteaForge } from './forge/gitea.js';
 import { createLocalForge } from './forge/local.js';
 import { MergeConflictError, type Forge } from './forge/types.js';
 import { BranchProtectedError } from './git.js';
+import { createPlaneActivities, formatProgressComment } from './plane.js';
+import { knownHosts, reconcileBranches, reconcileTasks } from './reconcile.js';
 
 export function forgeFor(repo: RepoSpec, mirrorsDir: string, env: NodeJS.ProcessEnv = process.env): Forge {
   if (repo.forge.type === 'local') return createLocalForge({ cacheDir: mirrorsDir, remote: repo.remote });
@@ -34,6 +36,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
   const { pipeline, records, client } = deps;
   const paths = hostPaths(deps);
   const forge = (name: string) => forgeFor(repoSpec(pipeline, name), paths.mirrors);
+  const plane = createPlaneActivities({ config: deps.plane ?? { baseUrl: undefined, apiKey: undefined, workspaceSlug: undefined } });
 
   return {
     async planPipeline(repo) {
@@ -164,8 +167,16 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       return { step: 'cancel-jobs', ok: true, detail: `${n} job(s) cancelled` };
     },
 
-    async tombstoneTask(taskId) {
-      return records.tombstone(taskId);
+    async markCancelled(taskId, at) {
+      return records.tombstone(taskId, { status: 'cancelled', cancelledAt: new Date(at), finishedAt: new Date(at) });
     },
+
+    async notifyPlane({ planeProjectId, planeIssueId, update }) {
+      return plane.notifyPlane({ planeProjectId, planeIssueId, html: formatProgressComment(update) });
+    },
+
+    knownHosts: () => knownHosts(deps),
+    reconcileBranches: () => reconcileBranches(deps),
+    reconcileTasks: () => reconcileTasks(deps),
   };
 }

@@ -4,6 +4,11 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type postgres from 'postgres';
 import { z } from 'zod';
+import { createApiMetrics, type ApiMetrics } from './metrics.js';
+import { createOperatorRouter } from './operator.js';
+import type { PlaneConfig } from '../worker/config.js';
+import type { Logger } from '../worker/log.js';
+import { createPlaneWebhookRouter, PLANE_WEBHOOK_DISABLED } from './plane-webhook.js';
 import { createTaskService, HttpError, startTaskSchema, taskKeySchema, type TaskServiceDeps } from './tasks.js';
 
 export interface AppDeps extends TaskServiceDeps {
@@ -11,6 +16,13 @@ export interface AppDeps extends TaskServiceDeps {
   temporalAddress: string;
   /** Bearer token for everything but /healthz and the webhook; undefined only on loopback. */
   apiToken: string | undefined;
+  /** ORCH_DATA_DIR: the operator log stream reads `logs/tasks/<KEY>/` there. */
+  dataDir: string;
+  /** The Plane bridge (POST /webhooks/plane, no bearer token); without it the webhook answers 503. */
+  plane?: PlaneConfig;
+  log?: Logger;
+  /** GET /metrics (behind the bearer token); created from `sql` when not given. */
+  metrics?: ApiMetrics;
 }
 
 const stopBodySchema = z.strictObject({ reason: z.string().max(2000).optional(), requestedBy: z.string().max(200).optional() });
@@ -67,6 +79,9 @@ export function createApp(d: AppDeps) {
     res.status(health.ok ? 200 : 503).json(health);
   });
 
+  // Prometheus: orch's own metrics, read from the records (api/metrics.ts). Behind the token like the API.
+  app.get('/metrics', auth, (d.metrics ?? createApiMetrics({ sql: d.sql, log: d.log })).handler);
+
   app.post('/api/tasks', auth, json, async (req, res) => {
     const started = await tasks.start(parseBody(startTaskSchema, req.body));
     res.status(202).json(started);
@@ -74,10 +89,25 @@ export function createApp(d: AppDeps) {
   app.get('/api/tasks/:key', auth, async (req, res) => {
     res.json(await tasks.get(key(req)));
   });
+  // The orphan sweep across hosts; see workflows/reconcile.ts.
+  app.post('/api/reconcile', auth, async (_req, res) => {
+    const report = await d.client.workflow.execute('reconcile', {
+      taskQueue: d.taskQueue,
+      workflowId: `reconcile-${new Date().toISOString()}`,
+      args: [],
+      workflowExecutionTimeout: '10m',
+    });
+    res.json(report);
+  });
   app.post('/api/tasks/:key/stop', auth, json, async (req, res) => {
     const body = parseBody(stopBodySchema, req.body);
     res.status(202).json(await tasks.stop(key(req), { reason: body.reason, requestedBy: body.requestedBy ?? 'api' }));
   });
+
+  // Plane signs its deliveries: no bearer token here (see plane-webhook.ts).
+  app.use('/webhooks/plane', createPlaneWebhookRouter({ tasks, client: d.client, sql: d.sql, records: d.records, plane: d.plane ?? PLANE_WEBHOOK_DISABLED, log: d.log }));
+
+  app.use(createOperatorRouter({ client: d.client, db: d.db, records: d.records, taskQueue: d.taskQueue, dataDir: d.dataDir, auth }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });

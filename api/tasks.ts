@@ -119,8 +119,15 @@ export function createTaskService(d: TaskServiceDeps) {
 
     async stop(key: string, req: StopRequest): Promise<{ key: string; workflowId: string; outcome: 'stop-signalled' }> {
       const task = await liveOrTombstoned(key);
-      if (!task) throw new HttpError(404, `unknown task ${key}`, { key });
-      if (isTerminal(task.status)) {
+      if (!task || isTerminal(task.status)) {
+        // The records may lag Temporal: a workflow that has just started has no row yet, or only its
+        // predecessor's tombstone. Temporal is the truth: a running task workflow is stopped.
+        const workflowId = taskWorkflowId(key);
+        if ((await describe(workflowId))?.status.name === 'RUNNING') {
+          await d.client.workflow.getHandle(workflowId).signal(stopSignal, req);
+          return { key, workflowId, outcome: 'stop-signalled' };
+        }
+        if (!task) throw new HttpError(404, `unknown task ${key}`, { key });
         throw new HttpError(409, `task ${key} already ended ${task.status}; nothing to stop`, { key, status: task.status, task });
       }
       try {

@@ -1,8 +1,10 @@
 // One typed configuration for every orch process, read from the environment with defaults.
 // A bad value is a clear error at start-up, naming the variable.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 export const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,7 +46,56 @@ const envSchema = z.object({
   ORCH_API_URL: optionalString,
   ORCH_API_TOKEN: optionalString,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  // ---- Plane bridge (docs: api/plane-webhook.ts, activities/plane.ts)
+  PLANE_WEBHOOK_SECRET: optionalString,
+  PLANE_BASE_URL: optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), 'must be an http:// or https:// URL'),
+  PLANE_API_KEY: optionalString,
+  PLANE_WORKSPACE_SLUG: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9_-]+$/.test(v), 'letters, digits, _ -'),
+  PLANE_BOT_USER_ID: optionalString,
+  ORCH_PLANE_PROJECTS: optionalString,
+  ORCH_PLANE_START_STATE: optionalString,
+  ORCH_PLANE_STOP_STATE: optionalString,
+  ORCH_STOP_STATUS_ENABLED: bool.optional(),
+  ORCH_STOP_STATUS_REPOS: optionalString,
+  ORCH_WEBHOOK_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+  ORCH_WEBHOOK_DEDUPE_WINDOW_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  // ---- Observability (docs/deploy.md): the worker's Prometheus endpoint (Temporal's runtime metrics)
+  ORCH_WORKER_METRICS_ADDRESS: optionalString.refine(
+    (v) => v === undefined || /^(off|([^\s:/[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5})$/.test(v),
+    'must be host:port (e.g. 127.0.0.1:9464, [::1]:9464) or off',
+  ),
 });
+
+/** A Plane project orch serves: its identifier makes task keys (`DEMO-12`), its repo is in orch.yaml. */
+export interface PlaneProject {
+  identifier: string;
+  repo: string;
+}
+
+export interface PlaneConfig {
+  /** HMAC key of the Plane webhook. Without it the webhook answers 503: unsigned input is never accepted. */
+  webhookSecret: string | undefined;
+  /** e.g. `https://plane.example.com`; the API lives under `/api/v1/`. */
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  workspaceSlug: string | undefined;
+  /** The Plane user orch's API key acts as: webhooks caused by orch's own writes carry it as actor. */
+  botUserId: string | undefined;
+  /** Plane project id (lower-case) → identifier and repo. */
+  projects: Record<string, PlaneProject>;
+  /** Where `projects` came from (a file path, or `inline`), for messages. */
+  projectsSource: string;
+  /** State names, matched case-insensitively after trimming. */
+  startState: string;
+  stopState: string;
+  /** When false, a move to the STOP state is logged and ignored. */
+  stopStatusEnabled: boolean;
+  /** Repos whose tasks a STOP state may stop; empty = all. */
+  stopStatusRepos: string[];
+  webhookMaxBytes: number;
+  /** Two deliveries of the same content (work item + state) within this window: the second is a duplicate. */
+  dedupeWindowMs: number;
+}
 
 export interface OrchConfig {
   projectDir: string;
@@ -75,6 +126,9 @@ export interface OrchConfig {
     embeddedPort: number;
   };
   api: { host: string; port: number; url: string; token: string | undefined };
+  plane: PlaneConfig;
+  /** Where the worker serves Prometheus metrics (`host:port`); undefined = off. */
+  workerMetricsAddress: string | undefined;
   logLevel: string;
 }
 
@@ -92,6 +146,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const [startState, stopState] = [e.ORCH_PLANE_START_STATE ?? 'To Analyse', e.ORCH_PLANE_STOP_STATE ?? 'STOP'];
+  if (startState.toLowerCase() === stopState.toLowerCase()) {
+    throw new ConfigError(`ORCH_PLANE_START_STATE and ORCH_PLANE_STOP_STATE are both "${startState}": a move could not say whether to start or stop`);
+  }
   const dataDir = path.resolve(e.ORCH_DATA_DIR ?? path.join(projectDir, '.data'));
   const resolve = (p: string) => path.resolve(projectDir, p);
   return {
@@ -119,8 +177,69 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
       url: e.ORCH_API_URL ?? `http://${e.HOST === '0.0.0.0' ? '127.0.0.1' : e.HOST}:${e.PORT}`,
       token: e.ORCH_API_TOKEN,
     },
+    plane: {
+      webhookSecret: e.PLANE_WEBHOOK_SECRET,
+      baseUrl: e.PLANE_BASE_URL?.replace(/\/+$/, ''),
+      apiKey: e.PLANE_API_KEY,
+      workspaceSlug: e.PLANE_WORKSPACE_SLUG,
+      botUserId: e.PLANE_BOT_USER_ID,
+      ...loadPlaneProjects(e.ORCH_PLANE_PROJECTS ?? 'plane-projects.yaml'),
+      startState,
+      stopState,
+      stopStatusEnabled: e.ORCH_STOP_STATUS_ENABLED ?? true,
+      stopStatusRepos: (e.ORCH_STOP_STATUS_REPOS ?? '')
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+      webhookMaxBytes: e.ORCH_WEBHOOK_MAX_BYTES,
+      dedupeWindowMs: e.ORCH_WEBHOOK_DEDUPE_WINDOW_MS,
+    },
+    workerMetricsAddress: e.ORCH_WORKER_METRICS_ADDRESS === 'off' ? undefined : (e.ORCH_WORKER_METRICS_ADDRESS ?? '127.0.0.1:9464'),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+const planeProjectsSchema = z.record(
+  z.string().trim().min(1, 'a project id'),
+  z.strictObject({
+    identifier: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z][A-Za-z0-9]{0,11}$/, 'a Plane project identifier: a letter, then up to 11 letters or digits'),
+    repo: z.string().trim().min(1),
+  }),
+);
+
+/**
+ * ORCH_PLANE_PROJECTS: inline JSON (`{"<project id>": {"identifier": "DEMO", "repo": "demo"}}`) or the
+ * path (relative to the orch checkout) of a YAML or JSON file holding that map.
+ */
+export function loadPlaneProjects(source: string): { projects: Record<string, PlaneProject>; projectsSource: string } {
+  const inline = source.trimStart().startsWith('{');
+  const where = inline ? 'inline' : path.resolve(projectDir, source);
+  const fail = (msg: string): never => {
+    throw new ConfigError(`ORCH_PLANE_PROJECTS (${where}): ${msg}`);
+  };
+  let raw: unknown;
+  try {
+    raw = inline ? JSON.parse(source) : parseYaml(readFileSync(where, 'utf8'));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const parsed = planeProjectsSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    fail(parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; '));
+  }
+  const projects: Record<string, PlaneProject> = {};
+  const seen = new Map<string, string>();
+  for (const [id, p] of Object.entries(parsed.data!)) {
+    const identifier = p.identifier.toUpperCase();
+    const other = seen.get(identifier);
+    if (other) fail(`projects ${other} and ${id} share the identifier ${identifier}: their task keys would collide`);
+    seen.set(identifier, id);
+    projects[id.toLowerCase()] = { identifier, repo: p.repo };
+  }
+  return { projects, projectsSource: where };
 }
 
 /** Host ids name task queues and directories: keep them to a safe alphabet. */

@@ -5,6 +5,9 @@ import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { killRecordedGroups } from '../activities/host.js';
+import { reconcileHost } from '../activities/reconcile.js';
+import type { ActivityDeps } from '../activities/deps.js';
+import type { Db } from '../db/client.js';
 import type { Records } from '../activities/records.js';
 import { durationToMs } from '../workflows/duration.js';
 import { hostTaskQueue, TASK_QUEUE, type PipelineConfig } from '../workflows/types.js';
@@ -16,6 +19,7 @@ export interface OrchWorkerOptions {
   namespace: string;
   client: Client;
   records: Records;
+  db: Db;
   pipeline: PipelineConfig;
   hostId: string;
   dataDir: string;
@@ -25,6 +29,7 @@ export interface OrchWorkerOptions {
   /** Defaults to `orch`; tests use their own queue to stay isolated. */
   taskQueue?: string;
   killGraceMs?: number;
+  plane?: ActivityDeps['plane'];
   log?: (line: string) => void;
 }
 
@@ -44,15 +49,21 @@ export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorke
     projectDir: o.projectDir,
     pipeline: o.pipeline,
     records: o.records,
+    db: o.db,
     client: o.client,
     // Several beats per timeout, so one late beat never looks like a dead worker.
     heartbeatEveryMs: Math.max(200, Math.min(5000, Math.floor(heartbeatMs / 4))),
     killGraceMs: o.killGraceMs ?? 3000,
+    plane: o.plane,
   };
 
-  // Crash recovery: an earlier incarnation of this host may have left agent groups behind.
+  // Crash recovery: an earlier incarnation of this host may have left agent groups behind, and
+  // tasks that ended without compensation (terminated) may have left worktrees.
   const killed = await killRecordedGroups(deps);
   if (killed) o.log?.(`worker: killed ${killed} agent process group(s) left by an earlier run of host ${o.hostId}`);
+  const swept = await reconcileHost(deps).catch((err: Error) => ({ error: err.message }));
+  if ('error' in swept) o.log?.(`worker: start-up reconcile failed: ${swept.error}`);
+  else if (swept.worktreesRemoved.length || swept.agentGroupsKilled) o.log?.(`worker: start-up reconcile: ${JSON.stringify(swept)}`);
 
   const activities = createActivities(deps);
   // Cancellation reaches an activity only with a heartbeat response: keep the throttle short.

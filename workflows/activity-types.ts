@@ -1,6 +1,15 @@
 // The activity contracts as the workflows see them. Types only: no implementation is imported here.
 import type { CompensationResult, GateSpec, RepoSpec, StageSpec, TaskInput, TaskStatus } from './types.js';
 
+/** One progress comment on the task's Plane work item. */
+export type ProgressUpdate =
+  | { kind: 'started'; key: string; repo: string }
+  | { kind: 'stage'; key: string; stage: string; attempt?: number; host?: string | null }
+  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string }
+  | { kind: 'done'; key: string; sha?: string | null }
+  | { kind: 'failed'; key: string; reason: string }
+  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[] };
+
 export interface PipelinePlan {
   repo: RepoSpec;
   stages: StageSpec[];
@@ -38,7 +47,13 @@ export interface SharedActivities {
   deploy(req: { repo: string; key: string; title: string; sha: string | null }): Promise<{ ran: boolean; exitCode: number | null }>;
   deleteFeatureBranch(req: { repo: string; key: string; branch?: string }): Promise<CompensationResult>;
   cancelJobs(taskId: string): Promise<CompensationResult>;
-  tombstoneTask(taskId: string): Promise<{ key: string; planeIssueId: string | null }>;
+  /** Marks the task `cancelled` and frees its natural keys, in one write. */
+  markCancelled(taskId: string, at: string): Promise<{ key: string; planeIssueId: string | null }>;
+  /** Best effort: `sent: false` with a reason when Plane is not configured or the task has no work item. */
+  notifyPlane(req: { planeProjectId?: string; planeIssueId?: string; update: ProgressUpdate }): Promise<{ sent: boolean; reason?: string }>;
+  knownHosts(): Promise<string[]>;
+  reconcileBranches(): Promise<{ deleted: string[]; refused: string[] }>;
+  reconcileTasks(): Promise<{ closed: { key: string; workflowStatus: string; status: string }[] }>;
 }
 
 export interface AgentRunRequest {
@@ -67,4 +82,5 @@ export interface HostActivities {
   commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;
   killAgent(req: { key: string }): Promise<CompensationResult>;
   removeWorktree(req: { key: string; repo: string }): Promise<CompensationResult>;
+  reconcileHost(): Promise<{ host: string; worktreesRemoved: string[]; agentGroupsKilled: number }>;
 }

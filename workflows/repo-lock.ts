@@ -31,7 +31,11 @@ export const releaseSignal = defineSignal<[{ holderWorkflowId: string }]>('relea
 export const lockGrantedSignal = defineSignal<[{ lockId: string }]>('lockGranted');
 export const lockStateQuery = defineQuery<LockState>('lockState');
 
-export const lockWorkflowId = (purpose: string, repo: string): string => `lock-${purpose}-${repo}`;
+/**
+ * One lock per deployment (task queue), purpose and repo, e.g. `lock-orch-merge-demo`: two orch
+ * deployments sharing a namespace never share a lock.
+ */
+export const lockWorkflowId = (taskQueue: string, purpose: string, repo: string): string => `lock-${taskQueue}-${purpose}-${repo}`;
 
 const { awaitWorkflowClosed } = proxyActivities<SharedActivities>({
   startToCloseTimeout: '365d',

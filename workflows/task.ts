@@ -15,7 +15,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AgentRunResult, HostActivities, HostRef, PipelinePlan, SharedActivities } from './activity-types.js';
+import type { AgentRunResult, HostActivities, HostRef, PipelinePlan, ProgressUpdate, SharedActivities } from './activity-types.js';
 import { durationToMs } from './duration.js';
 import { lockGrantedSignal, lockWorkflowId, releaseSignal } from './repo-lock.js';
 import { orchSearchAttributes } from './search-attributes.js';
@@ -35,6 +35,12 @@ const shared = proxyActivities<SharedActivities>({
   scheduleToCloseTimeout: '30m',
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
   retry: { initialInterval: '500ms', maximumInterval: '10s' },
+});
+/** Plane comments: retried for a while, never holding up the pipeline. */
+const plane = proxyActivities<SharedActivities>({
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '15m',
+  retry: { initialInterval: '2s', maximumInterval: '1m' },
 });
 const MAX_HOST_MOVES = 10;
 
@@ -58,7 +64,14 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   let host: HostRef | null = null;
   let agentRunning = false;
   let cancelledByTemporal = false;
-  let fastKill: Promise<unknown> | undefined;
+  let fastKill: Promise<CompensationResult | undefined> | undefined;
+  // Progress comments go out in order, one after another, off the pipeline's critical path.
+  let notices: Promise<unknown> = Promise.resolve();
+  const notify = (update: ProgressUpdate) => {
+    if (!input.planeIssueId || !input.planeProjectId) return;
+    const req = { planeProjectId: input.planeProjectId, planeIssueId: input.planeIssueId, update };
+    notices = notices.then(() => CancellationScope.nonCancellable(() => plane.notifyPlane(req))).catch(() => undefined);
+  };
   let mergedSha: string | null = null;
   let waitingFor: string[] = [];
   const pipeline = new CancellationScope();
@@ -89,7 +102,9 @@ export async function task(input: TaskInput): Promise<TaskResult> {
       taskQueue: h.taskQueue,
       // The host queue dies with its host: a task waiting there too long moves to another host.
       scheduleToStartTimeout: Math.min(Math.max(2 * heartbeatMs, 10_000), 60_000),
-      startToCloseTimeout: '10m',
+      // Host activities heartbeat while they work: a dead host shows within one heartbeat timeout.
+      heartbeatTimeout: plan!.timeouts.heartbeat,
+      startToCloseTimeout: '30m',
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
       retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
       ...opts,
@@ -129,6 +144,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   const enterStage = async (stage: string) => {
     state.stage = stage;
     refresh();
+    notify({ kind: 'stage', key, stage });
     await CancellationScope.nonCancellable(() => shared.updateTask(taskId!, { stage }));
   };
 
@@ -146,7 +162,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   };
 
   const withLock = async <T>(purpose: string, fn: () => Promise<T>): Promise<T> => {
-    const lockId = lockWorkflowId(purpose, repo);
+    const lockId = lockWorkflowId(info.taskQueue, purpose, repo);
     let granted = false;
     setHandler(lockGrantedSignal, (g) => {
       if (g.lockId === lockId) granted = true;
@@ -156,6 +172,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         () => undefined,
       );
     try {
+      await event('lock-requested', state.stage, { lockId });
       await shared.requestLock({ lockId, holderWorkflowId: info.workflowId, purpose });
       await condition(() => granted);
       await event('lock-acquired', state.stage, { lockId });
@@ -219,6 +236,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         if (run.exitCode !== 0) {
           lastReason = `agent exited with ${run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`}`;
           end('failed', lastReason);
+          if (attempt < attempts) notify({ kind: 'stage-retry', key, stage: stage.name, attempt: attempt + 1, reason: lastReason });
           await event('stage-attempt-failed', stage.name, { attempt, reason: lastReason });
           attempt++;
           continue;
@@ -227,6 +245,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         if (!gate.passed) {
           lastReason = `quality gate failed: ${gate.detail}`;
           end('failed', lastReason);
+          if (attempt < attempts) notify({ kind: 'stage-retry', key, stage: stage.name, attempt: attempt + 1, reason: lastReason });
           await event('stage-attempt-failed', stage.name, { attempt, reason: lastReason });
           attempt++;
           continue;
@@ -299,7 +318,10 @@ export async function task(input: TaskInput): Promise<TaskResult> {
       const statuses = await shared.dependencyStatuses(deps);
       const waiting = deps.filter((d) => statuses[d] !== 'done' && statuses[d] !== 'cancelled');
       if (waiting.length === 0) return;
-      state.stage = 'waiting';
+      if (state.stage !== 'waiting') {
+        state.stage = 'waiting';
+        await CancellationScope.nonCancellable(() => shared.updateTask(taskId!, { stage: 'waiting' }));
+      }
       waitingFor = waiting;
       refresh();
       await sleep('10s');
@@ -321,9 +343,14 @@ export async function task(input: TaskInput): Promise<TaskResult> {
       await shared.recordEvent({ taskId: taskId!, type: 'compensation', stage: state.stage, detail: { ...r } }).catch(() => undefined);
     };
     await CancellationScope.nonCancellable(async () => {
-      await fastKill;
+      const early = await fastKill;
       const h = host;
-      await step('kill-agent', async () => (h ? hostActivities(h, { summary: 'STOP: kill agent' }).killAgent({ key }) : { step: 'kill-agent', ok: true, detail: 'no host was assigned: no agent ran' }));
+      await step('kill-agent', async () => {
+        if (!h) return { step: 'kill-agent', ok: true, detail: 'no host was assigned: no agent ran' };
+        // Always verify on the host, even after the fast path: the report says what each did.
+        const now = await hostActivities(h, { summary: 'STOP: kill agent' }).killAgent({ key });
+        return early?.ok ? { ...now, detail: `${early.detail} (at STOP); now: ${now.detail}` } : now;
+      });
       await step('cancel-jobs', () => shared.cancelJobs(taskId!));
       await step('remove-worktree', async () => (h ? hostActivities(h, { summary: 'STOP: remove worktree' }).removeWorktree({ key, repo }) : { step: 'remove-worktree', ok: true, detail: 'no worktree was created' }));
       await step('delete-branch', () => shared.deleteFeatureBranch({ repo, key }));
@@ -340,6 +367,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   ({ taskId } = await CancellationScope.nonCancellable(() => shared.recordTask({ ...input, workflowId: info.workflowId, runId: info.runId })));
   plan = await CancellationScope.nonCancellable(() => shared.planPipeline(repo));
   await event('started', null, { runId: info.runId });
+  notify({ kind: 'started', key, repo });
   try {
     await pipeline.run(async () => {
       await waitForDependencies();
@@ -366,6 +394,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
       await shared.updateTask(taskId!, { status: 'failed', failureReason: state.failureReason, finishedAt: new Date().toISOString() });
       await event('failed', state.stage, { reason: state.failureReason });
     });
+    notify({ kind: 'failed', key, reason: state.failureReason });
+    await notices;
     return { key, status: 'failed', failureReason: state.failureReason, compensation: [] };
   }
   if (state.pendingStop) return await finishCancelled(undefined);
@@ -380,6 +410,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     await shared.updateTask(taskId!, { status: 'done', stage: null, finishedAt: new Date().toISOString() });
     await event('done', null, { sha: mergedSha });
   });
+  notify({ kind: 'done', key, sha: mergedSha });
+  await notices;
   return { key, status: 'done', failureReason: null, compensation: [] };
 
   async function finishCancelled(err: unknown): Promise<TaskResult> {
@@ -390,10 +422,11 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     state.status = 'cancelled';
     refresh();
     await CancellationScope.nonCancellable(async () => {
-      await shared.updateTask(taskId!, { status: 'cancelled', cancelledAt: new Date().toISOString(), finishedAt: new Date().toISOString() });
       await event('cancelled', state.stage, { reason: stop.reason ?? null, requestedBy: stop.requestedBy ?? null, compensation: results });
-      await shared.tombstoneTask(taskId!);
+      await shared.markCancelled(taskId!, new Date().toISOString());
     });
+    notify({ kind: 'cancelled', key, reason: stop.reason ?? null, requestedBy: stop.requestedBy ?? null, compensation: results });
+    await CancellationScope.nonCancellable(() => notices);
     if (cancelledByTemporal && isCancellation(err)) throw err; // the execution shows Canceled in the Web UI
     return { key, status: 'cancelled', failureReason: null, compensation: results };
   }

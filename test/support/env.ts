@@ -13,9 +13,10 @@ import { execa, type ResultPromise } from 'execa';
 import { inject } from 'vitest';
 import { createRecords } from '../../activities/records.js';
 import { createApp } from '../../api/app.js';
+import { PLANE_WEBHOOK_DISABLED } from '../../api/plane-webhook.js';
 import { connectDb, runMigrations } from '../../db/client.js';
 import { createDatabase } from '../../db/embedded.js';
-import { projectDir } from '../../worker/config.js';
+import { loadPlaneProjects, projectDir, type PlaneConfig } from '../../worker/config.js';
 import { loadPipelineConfig } from '../../worker/pipeline.js';
 import { createOrchWorkers, type OrchWorkers } from '../../worker/worker.js';
 import type { TaskStatus } from '../../workflows/types.js';
@@ -31,6 +32,12 @@ export interface TestEnvOptions {
   worker?: string | false;
   killGraceMs?: number;
   protectedBranches?: string[];
+  defaultBranch?: string;
+  /**
+   * The Plane bridge's config (over the shipped project map, plane-projects.yaml). Without it the
+   * webhook answers 503. The object is live: a test may change e.g. `env.plane.dedupeWindowMs`.
+   */
+  plane?: Partial<PlaneConfig>;
 }
 
 export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
@@ -50,7 +57,7 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
   const dir = await mkdtemp(path.join(inject('runDir'), `${id}-`));
   const dataDir = path.join(dir, 'data');
   await mkdir(dataDir, { recursive: true });
-  const remote: BareRemote = await createBareRemote(path.join(dir, 'remotes', 'demo.git'));
+  const remote: BareRemote = await createBareRemote(path.join(dir, 'remotes', 'demo.git'), { defaultBranch: opts.defaultBranch ?? 'main' });
   const deployLog = path.join(dir, 'deploys.log');
   const pipelineFile = path.join(dir, 'orch.yaml');
   await writeFile(pipelineFile, pipelineYaml({ ...opts, remote: remote.path, deployLog }));
@@ -67,6 +74,9 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
   const taskQueue = `orch-${id}`;
   const killGraceMs = opts.killGraceMs ?? 1500;
 
+  const plane: PlaneConfig | undefined = opts.plane
+    ? { ...PLANE_WEBHOOK_DISABLED, ...loadPlaneProjects('plane-projects.yaml'), ...opts.plane }
+    : undefined;
   const inProcess: { workers: OrchWorkers; done: Promise<void>; connection: NativeConnection }[] = [];
   const startInProcessWorker = async (hostId: string) => {
     const nativeConnection = await NativeConnection.connect({ address });
@@ -75,12 +85,14 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
       namespace,
       client,
       records,
+      db: database.db,
       pipeline,
       hostId,
       dataDir,
       projectDir,
       taskQueue,
       killGraceMs,
+      plane,
       workflowBundle: { codePath: inject('workflowBundlePath') },
     });
     const done = workers.run();
@@ -98,6 +110,8 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
     taskQueue,
     temporalAddress: address,
     apiToken: undefined,
+    dataDir,
+    plane,
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
@@ -116,16 +130,18 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
     ORCH_KILL_GRACE_MS: String(killGraceMs),
     ORCH_API_URL: apiUrl,
     LOG_LEVEL: 'info',
+    // Several workers share this machine: each serves its Prometheus metrics on a port of its own.
+    ORCH_WORKER_METRICS_ADDRESS: '127.0.0.1:0',
     ...extra,
   });
 
   const children: ResultPromise[] = [];
   /** A worker in its own process (so it can be SIGKILLed or SIGSTOPped). Resolves once it polls. */
-  const spawnWorker = async (hostId: string) => {
+  const spawnWorker = async (hostId: string, extraEnv: Record<string, string> = {}) => {
     const logFile = path.join(dir, `worker-${hostId}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
     const child = execa(process.execPath, ['--import', 'tsx', path.join(projectDir, 'worker/main.ts')], {
-      env: processEnv({ ORCH_HOST_ID: hostId }),
+      env: processEnv({ ORCH_HOST_ID: hostId, ...extraEnv }),
       cwd: projectDir,
       reject: false,
       buffer: false,
@@ -160,8 +176,28 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
       const res = await api('GET', `/api/tasks/${key}`);
       last = res.body?.task?.status ?? JSON.stringify(res.body);
       if (want.includes(res.body?.task?.status)) return res.body;
-      if (Date.now() > deadline) throw new Error(`task ${key}: still ${last} after ${timeoutMs} ms (want ${want.join('|')})`);
+      if (Date.now() > deadline) {
+        throw new Error(`task ${key}: still ${last} after ${timeoutMs} ms (want ${want.join('|')})\n${await diagnose(`task-${key}`)}`);
+      }
       await sleep(250);
+    }
+  };
+
+  /** What a stuck workflow is doing: its pending activities and its last history events. */
+  const diagnose = async (workflowId: string) => {
+    try {
+      const h = client.workflow.getHandle(workflowId);
+      const d = await h.describe();
+      const pending = (d.raw.pendingActivities ?? []).map(
+        (a) => `${a.activityType?.name} attempt=${a.attempt} state=${a.state} lastFailure=${a.lastFailure?.message ?? ''}`,
+      );
+      const events: string[] = [];
+      for (const e of (await h.fetchHistory()).events ?? []) {
+        events.push(`${e.eventId} ${e.eventType}${e.activityTaskScheduledEventAttributes ? ` ${e.activityTaskScheduledEventAttributes.activityType?.name} on ${e.activityTaskScheduledEventAttributes.taskQueue?.name}` : ''}${e.activityTaskTimedOutEventAttributes ? ` ${e.activityTaskTimedOutEventAttributes.failure?.message}` : ''}`);
+      }
+      return `pending: ${pending.join('; ') || 'none'}\nhistory tail:\n  ${events.slice(-15).join('\n  ')}`;
+    } catch (err) {
+      return `(no diagnosis: ${(err as Error).message})`;
     }
   };
 
@@ -201,6 +237,7 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
     client,
     taskQueue,
     apiUrl,
+    plane,
     api,
     processEnv,
     spawnWorker,
@@ -224,7 +261,7 @@ maxConcurrentAgents: 8
 repos:
   demo:
     remote: ${JSON.stringify(o.remote)}
-    defaultBranch: main
+    defaultBranch: ${JSON.stringify(o.defaultBranch ?? 'main')}
     forge: { type: local }
     deploy:
       command: node

@@ -85,7 +85,10 @@ log=${q(logFile)}
 protected=${q(`refs/heads/${defaultBranch}`)}
 is_zero() { case "$1" in *[!0]*) return 1 ;; *) return 0 ;; esac; }
 status=0
+delay_file=${q(path.join(path.dirname(logFile), 'orch-hook-delay'))}
 while read -r old new ref; do
+  # Tests make updates of the default branch slow (to act during a merge) by writing seconds here.
+  if [ "$ref" = "$protected" ] && [ -s "$delay_file" ]; then sleep "$(cat "$delay_file")"; fi
   if is_zero "$new"; then
     if [ "$ref" = "$protected" ]; then
       echo "pre-receive: refusing to delete $ref" >&2
@@ -106,6 +109,11 @@ while read -r old new ref; do
 done
 exit $status
 `;
+}
+
+/** Makes every update of the default branch take `seconds` longer (0 to switch off). */
+export async function setPushDelay(remote: BareRemote, seconds: number): Promise<void> {
+  await writeFile(path.join(path.dirname(remote.hookLog), 'orch-hook-delay'), seconds > 0 ? String(seconds) : '');
 }
 
 /** The hook's log lines. */

@@ -1,0 +1,131 @@
+// The orphan sweep: worktrees, agent process groups and `orch/*` branches whose task is over — its
+// row terminal, or its workflow closed (a `temporal workflow terminate` runs no compensation).
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { inArray, isNotNull } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { jobs, tasks } from '../db/schema.js';
+import { isTerminal, taskWorkflowId, type PipelineConfig } from '../workflows/types.js';
+import { getAgent, runningAgents } from './agent-process.js';
+import { artefactDir, hostPaths, type ActivityDeps } from './deps.js';
+import { copyArtefacts, dropWorktree, listRemoteBranches } from './git.js';
+import { killRecordedGroups } from './host.js';
+import { TOMBSTONE_MARK } from './records.js';
+import { forgeFor } from './shared.js';
+
+export interface ReconcileHostReport {
+  host: string;
+  worktreesRemoved: string[];
+  agentGroupsKilled: number;
+}
+export interface ReconcileBranchesReport {
+  deleted: string[];
+  refused: string[];
+}
+export interface ReconcileTasksReport {
+  /** Rows left non-terminal by a workflow that closed without running its own ending. */
+  closed: { key: string; workflowStatus: string; status: string }[];
+}
+
+type Deps = Pick<ActivityDeps, 'client' | 'records' | 'hostId' | 'dataDir' | 'pipeline' | 'killGraceMs'> & { db: Db };
+
+/** Is the task with this natural key over? Unknown keys with no running workflow are over too. */
+export async function taskIsOver(d: Pick<Deps, 'client' | 'records'>, key: string): Promise<boolean> {
+  const row = await d.records.taskByKey(key);
+  if (row && isTerminal(row.status)) return true;
+  try {
+    const desc = await d.client.workflow.getHandle(row?.workflowId ?? taskWorkflowId(key)).describe();
+    return desc.status.name !== 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return true;
+    throw err;
+  }
+}
+
+export async function reconcileHost(d: Deps): Promise<ReconcileHostReport> {
+  const paths = hostPaths(d);
+  const report: ReconcileHostReport = { host: d.hostId, worktreesRemoved: [], agentGroupsKilled: 0 };
+
+  // Agent groups: live in this process, or recorded as running on this host by an earlier one.
+  for (const key of [...runningAgents.keys()]) {
+    if (await taskIsOver(d, key)) {
+      await getAgent(key)?.kill(d.killGraceMs);
+      report.agentGroupsKilled++;
+    }
+  }
+  const over = new Map<string, boolean>();
+  const isOver = async (key: string) => {
+    if (!over.has(key)) over.set(key, await taskIsOver(d, key));
+    return over.get(key)!;
+  };
+  const recorded = await d.records.runningJobsOnHost(d.hostId);
+  const overKeys = new Set<string>();
+  for (const row of recorded) if (row.taskKey.includes(TOMBSTONE_MARK) || (await isOver(row.taskKey))) overKeys.add(row.taskKey);
+  report.agentGroupsKilled += await killRecordedGroups(d, (row) => overKeys.has(row.taskKey));
+  for (const row of recorded) if (overKeys.has(row.taskKey)) await d.records.finishJob(row.activityKey, 'cancelled', { detail: 'reconcile: task is over' });
+
+  // Worktrees.
+  const root = path.dirname(paths.worktree('x'));
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory() || !(await isOver(e.name))) continue;
+    const wt = paths.worktree(e.name);
+    await copyArtefacts(wt, artefactDir(e.name), paths.artefacts(e.name)).catch(() => []);
+    // The mirror it belongs to: any of this host's mirrors may hold its registration.
+    const mirrors = await readdir(paths.mirrors).catch(() => [] as string[]);
+    let removed = false;
+    for (const m of mirrors) removed = (await dropWorktree(path.join(paths.mirrors, m), wt).catch(() => false)) || removed;
+    if (!mirrors.length || !removed) await dropWorktree(path.join(paths.mirrors, '.none'), wt).catch(() => false);
+    report.worktreesRemoved.push(e.name);
+  }
+  return report;
+}
+
+export async function reconcileBranches(d: Deps): Promise<ReconcileBranchesReport> {
+  const report: ReconcileBranchesReport = { deleted: [], refused: [] };
+  for (const repo of Object.values(d.pipeline.repos)) {
+    const forge = forgeFor(repo, hostPaths(d).mirrors);
+    for (const branch of await listRemoteBranches(repo.remote)) {
+      const key = branch.slice('orch/'.length);
+      if (!(await taskIsOver(d, key))) continue;
+      try {
+        await forge.deleteBranch({ branch, defaultBranch: repo.defaultBranch, protectedBranches: repo.protectedBranches });
+        report.deleted.push(`${repo.name}:${branch}`);
+      } catch (err) {
+        report.refused.push(`${repo.name}:${branch}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return report;
+}
+
+/** Rows still `queued`/`running` whose workflow closed without its own ending (e.g. terminated). */
+export async function reconcileTasks(d: Deps): Promise<ReconcileTasksReport> {
+  const report: ReconcileTasksReport = { closed: [] };
+  const open = await d.db.select().from(tasks).where(inArray(tasks.status, ['queued', 'running']));
+  for (const row of open) {
+    let status: string;
+    try {
+      status = (await d.client.workflow.getHandle(row.workflowId, row.runId ?? undefined).describe()).status.name;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      status = 'NOT_FOUND';
+    }
+    if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') continue;
+    const next = status === 'FAILED' || status === 'TIMED_OUT' ? 'failed' : 'cancelled';
+    const now = new Date();
+    const failureReason = `workflow ${status.toLowerCase()} without running its own ending; cleaned up by reconcile`;
+    await d.records.cancelJobs(row.id);
+    if (next === 'cancelled') await d.records.tombstone(row.id, { status: next, failureReason, finishedAt: now, cancelledAt: now });
+    else await d.records.setTaskState(row.id, { status: next, failureReason, finishedAt: now });
+    report.closed.push({ key: row.key, workflowStatus: status, status: next });
+  }
+  return report;
+}
+
+/** Hosts that ran jobs for tasks that are not done with cleanly: where orphans could be. */
+export async function knownHosts(d: Pick<Deps, 'db'>): Promise<string[]> {
+  const rows = await d.db.selectDistinct({ host: jobs.host }).from(jobs).where(isNotNull(jobs.host));
+  return rows.map((r) => r.host!);
+}

@@ -1,0 +1,342 @@
+// GET /metrics — orch's own Prometheus metrics, served by the API.
+//
+// Stages, STOPs and compensation run in worker processes on other hosts, so the API does not see
+// them happen: it reads their records. On each scrape it reads the `task_events` and
+// `webhook_deliveries` rows newer than the last id it has counted (at most `batch × maxBatches`
+// rows per scrape; the rest on the next one) and feeds them to counters and histograms. Each row
+// is counted once: one refresh runs at a time, and the cursor only moves past rows it has counted.
+//
+// Counting starts when the API process starts (rows recorded before are skipped), like any
+// Prometheus counter: a restart is a counter reset, which rate() and increase() handle.
+//
+// Rows are counted once they are `settleMs` old (default 2 s): a row with a lower id whose insert
+// has not committed yet would otherwise be skipped for good. A webhook delivery is counted once it
+// has its outcome (it is inserted as `processing` and updated when orch has acted); one still
+// `processing` after `stuckMs` (default 5 min) is counted as `processing`: its handler died.
+//
+// Temporal's own runtime metrics (task slots, poll latencies, …) are served by each worker on
+// ORCH_WORKER_METRICS_ADDRESS (see worker/main.ts), not here.
+import type { RequestHandler } from 'express';
+import type postgres from 'postgres';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../worker/log.js';
+
+export interface ApiMetricsOptions {
+  sql: postgres.Sql;
+  log?: Pick<Logger, 'warn'>;
+  /** Also export the API process's own metrics (CPU, memory, event loop): `orch_api_process_*`, `orch_api_nodejs_*`. */
+  processMetrics?: boolean;
+  /** How old a row must be before it is counted. */
+  settleMs?: number;
+  /** How long a webhook delivery may stay `processing` before it is counted as such. */
+  stuckMs?: number;
+  /** Rows read per query, and queries per table per scrape. */
+  batch?: number;
+  maxBatches?: number;
+  /** Count rows recorded before this process started too (tests, one-off reports). */
+  fromStart?: boolean;
+  /** How long a scrape waits for the refresh before it serves what it has. */
+  scrapeWaitMs?: number;
+}
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** Reads the new rows and updates the metrics. Concurrent calls share one refresh. */
+  refresh(): Promise<void>;
+  /** The express handler for GET /metrics. */
+  handler: RequestHandler;
+}
+
+/** `webhook_deliveries.outcome` is `started`, `ignored: <why>`, `rejected: <error>`, …: its family is the part before the colon. */
+export const WEBHOOK_OUTCOME_FAMILIES = ['started', 'stop-signalled', 'ignored', 'duplicate', 'rejected', 'error', 'processing'] as const;
+export function webhookOutcomeFamily(outcome: string): string {
+  const family = outcome.split(':', 1)[0]!.trim();
+  return (WEBHOOK_OUTCOME_FAMILIES as readonly string[]).includes(family) ? family : 'other';
+}
+
+const TASK_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
+/** Label values that come from data (stage and step names) are capped: a runaway config cannot explode the series count. */
+const MAX_LABEL_VALUES = 64;
+
+interface EventRow {
+  id: number;
+  type: string;
+  stage: string | null;
+  detail: Record<string, unknown> | null;
+  created_at: Date;
+  young: boolean;
+  /** stage-passed: when the stage's first agent attempt of this run started. */
+  stage_started_at: Date | null;
+  /** merge-finished / deploy-finished: the matching *-started event. */
+  step_started_at: Date | null;
+  /** cancelled: when the STOP reached the workflow. */
+  stop_requested_at: string | null;
+  task_cancel_requested_at: Date | null;
+  /** cancelled: when the agent run that the STOP killed ended (its job row). */
+  agent_killed_at: Date | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  source: string;
+  outcome: string;
+  young: boolean;
+  stuck: boolean;
+}
+
+export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
+  const { sql } = o;
+  const settleMs = o.settleMs ?? 2000;
+  const stuckMs = o.stuckMs ?? 5 * 60_000;
+  const batch = o.batch ?? 1000;
+  const maxBatches = o.maxBatches ?? 10;
+  const scrapeWaitMs = o.scrapeWaitMs ?? 5000;
+  const processStartedAt = new Date();
+  const registry = new Registry();
+  if (o.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'orch_api_' });
+
+  const webhooks = new Counter({
+    name: 'orch_webhook_deliveries_total',
+    help: 'Webhook deliveries by source and outcome family (started, stop-signalled, ignored, duplicate, rejected, error, processing = stuck, other)',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [registry],
+  });
+  const stopLatency = new Histogram({
+    name: 'orch_stop_latency_seconds',
+    help: 'STOP requested (signal, API, CLI, Plane or workflow cancel) → task cancelled, compensation included; a STOP deferred by merge or deploy includes the wait',
+    buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  const killLatency = new Histogram({
+    name: 'orch_stop_kill_latency_seconds',
+    help: "STOP requested → the running agent's process group gone (only STOPs that found an agent running)",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60],
+    registers: [registry],
+  });
+  const stageDuration = new Histogram({
+    name: 'orch_stage_duration_seconds',
+    help: "A stage that passed: agent stages from their first attempt's start to the pass (retries included); merge and deploy from start to finish",
+    labelNames: ['stage'] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400],
+    registers: [registry],
+  });
+  const attemptsFailed = new Counter({
+    name: 'orch_stage_attempts_failed_total',
+    help: 'Agent stage attempts that failed (agent exit, quality gate, push)',
+    labelNames: ['stage'] as const,
+    registers: [registry],
+  });
+  const hostsLost = new Counter({
+    name: 'orch_host_lost_total',
+    help: 'Stage attempts moved to another host because their host stopped answering',
+    registers: [registry],
+  });
+  const compensation = new Counter({
+    name: 'orch_compensation_steps_total',
+    help: 'STOP compensation steps by step and result (ok = "true" | "false")',
+    labelNames: ['step', 'ok'] as const,
+    registers: [registry],
+  });
+  const finished = new Counter({
+    name: 'orch_tasks_finished_total',
+    help: 'Tasks that ended, by status (done, failed, cancelled)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const tasksGauge = new Gauge({
+    name: 'orch_tasks',
+    help: 'Task rows by status, now',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const stopPending = new Gauge({
+    name: 'orch_tasks_stop_pending',
+    help: 'Active tasks with a STOP requested and not yet applied (e.g. deferred by a merge or deploy)',
+    registers: [registry],
+  });
+  const refreshErrors = new Counter({
+    name: 'orch_metrics_refresh_errors_total',
+    help: 'Scrapes whose read of the records failed (the metrics served are then stale)',
+    registers: [registry],
+  });
+  const lastRefresh = new Gauge({
+    name: 'orch_metrics_last_refresh_timestamp_seconds',
+    help: 'When the metrics were last brought up to date with the records',
+    registers: [registry],
+  });
+  const cursorGauge = new Gauge({
+    name: 'orch_metrics_cursor',
+    help: 'The last row id counted, per table',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
+
+  const capped = (seen: Set<string>) => (value: string | null | undefined) => {
+    const v = value ?? '(none)';
+    if (seen.has(v)) return v;
+    if (seen.size >= MAX_LABEL_VALUES) return 'other';
+    seen.add(v);
+    return v;
+  };
+  const stageLabel = capped(new Set());
+  const stepLabel = capped(new Set());
+  const seconds = (from: Date | string | null | undefined, to: Date | null | undefined) => {
+    if (!from || !to) return null;
+    const s = (to.getTime() - new Date(from).getTime()) / 1000;
+    return Number.isFinite(s) && s >= 0 ? s : null;
+  };
+
+  let cursors: { events: number; deliveries: number } | null = null;
+
+  async function initialCursors() {
+    if (o.fromStart) return { events: 0, deliveries: 0 };
+    const [row] = await sql<{ events: string | null; deliveries: string | null }[]>`
+      select (select max(id) from task_events where created_at < ${processStartedAt}) as events,
+             (select max(id) from webhook_deliveries where received_at < ${processStartedAt}) as deliveries`;
+    return { events: Number(row?.events ?? 0), deliveries: Number(row?.deliveries ?? 0) };
+  }
+
+  function countEvent(e: EventRow) {
+    switch (e.type) {
+      case 'stage-passed': {
+        const s = seconds(e.stage_started_at, e.created_at);
+        if (s !== null) stageDuration.observe({ stage: stageLabel(e.stage) }, s);
+        break;
+      }
+      case 'merge-finished':
+      case 'deploy-finished': {
+        const s = seconds(e.step_started_at, e.created_at);
+        if (s !== null) stageDuration.observe({ stage: stageLabel(e.type === 'merge-finished' ? 'merge' : 'deploy') }, s);
+        break;
+      }
+      case 'stage-attempt-failed':
+        attemptsFailed.inc({ stage: stageLabel(e.stage) });
+        break;
+      case 'host-lost':
+        hostsLost.inc();
+        break;
+      case 'compensation':
+        compensation.inc({ step: stepLabel(String(e.detail?.step ?? '(none)')), ok: String(e.detail?.ok === true) });
+        break;
+      case 'cancelled': {
+        finished.inc({ status: 'cancelled' });
+        const requested = e.stop_requested_at ?? e.task_cancel_requested_at;
+        const s = seconds(requested, e.created_at);
+        if (s !== null) stopLatency.observe(s);
+        const k = seconds(requested, e.agent_killed_at);
+        if (k !== null) killLatency.observe(k);
+        break;
+      }
+      case 'done':
+      case 'failed':
+        finished.inc({ status: e.type });
+        break;
+    }
+  }
+
+  async function readEvents(after: number): Promise<EventRow[]> {
+    return sql<EventRow[]>`
+      select e.id::int as id, e.type, e.stage, e.detail, e.created_at,
+             e.created_at > now() - make_interval(secs => ${settleMs / 1000}) as young,
+             case when e.type = 'stage-passed' then (
+               select min(j.started_at) from jobs j
+               where j.task_id = e.task_id and j.stage = e.stage
+                 and j.activity_key like split_part(e.dedupe_key, '/', 1) || '/%'
+             ) end as stage_started_at,
+             case when e.type in ('merge-finished', 'deploy-finished') then (
+               select s.created_at from task_events s
+               where s.task_id = e.task_id and s.id < e.id
+                 and s.type = case e.type when 'merge-finished' then 'merge-started' else 'deploy-started' end
+               order by s.id desc limit 1
+             ) end as step_started_at,
+             case when e.type = 'cancelled' then (
+               select s.detail->>'requestedAt' from task_events s
+               where s.task_id = e.task_id and s.id < e.id and s.type = 'stop-requested'
+               order by s.id desc limit 1
+             ) end as stop_requested_at,
+             case when e.type = 'cancelled' then t.cancel_requested_at end as task_cancel_requested_at,
+             case when e.type = 'cancelled' then (
+               select max(j.ended_at) from jobs j
+               where j.task_id = e.task_id and j.status = 'cancelled' and j.detail = 'stopped'
+             ) end as agent_killed_at
+      from task_events e join tasks t on t.id = e.task_id
+      where e.id > ${after}
+      order by e.id
+      limit ${batch}`;
+  }
+
+  async function readDeliveries(after: number): Promise<DeliveryRow[]> {
+    return sql<DeliveryRow[]>`
+      select id::int as id, source, outcome,
+             received_at > now() - make_interval(secs => ${settleMs / 1000}) as young,
+             received_at < now() - make_interval(secs => ${stuckMs / 1000}) as stuck
+      from webhook_deliveries
+      where id > ${after}
+      order by id
+      limit ${batch}`;
+  }
+
+  /** Counts rows in id order up to the first one that is not ready; returns the new cursor. */
+  async function drain<R extends { id: number }>(
+    after: number,
+    read: (after: number) => Promise<R[]>,
+    ready: (r: R) => boolean,
+    count: (r: R) => void,
+  ): Promise<number> {
+    let cursor = after;
+    for (let i = 0; i < maxBatches; i++) {
+      const rows = await read(cursor);
+      for (const r of rows) {
+        if (!ready(r)) return cursor;
+        count(r);
+        cursor = r.id;
+      }
+      if (rows.length < batch) break;
+    }
+    return cursor;
+  }
+
+  async function doRefresh() {
+    cursors ??= await initialCursors();
+    const c = cursors;
+    c.events = await drain(c.events, readEvents, (e) => !e.young, countEvent);
+    c.deliveries = await drain(
+      c.deliveries,
+      readDeliveries,
+      (d) => !d.young && (d.outcome !== 'processing' || d.stuck),
+      (d) => webhooks.inc({ source: d.source, outcome: webhookOutcomeFamily(d.outcome) }),
+    );
+    cursorGauge.set({ table: 'task_events' }, c.events);
+    cursorGauge.set({ table: 'webhook_deliveries' }, c.deliveries);
+
+    const byStatus = await sql<{ status: string; n: number; stop_pending: number }[]>`
+      select status, count(*)::int as n,
+             count(*) filter (where cancel_requested_at is not null and status in ('queued', 'running'))::int as stop_pending
+      from tasks group by status`;
+    for (const s of TASK_STATUSES) tasksGauge.set({ status: s }, byStatus.find((r) => r.status === s)?.n ?? 0);
+    stopPending.set(byStatus.reduce((n, r) => n + r.stop_pending, 0));
+    lastRefresh.set(Date.now() / 1000);
+  }
+
+  let inFlight: Promise<void> | null = null;
+  const refresh = () => {
+    inFlight ??= doRefresh()
+      .catch((err: unknown) => {
+        refreshErrors.inc();
+        o.log?.warn({ err }, 'metrics: could not read the records; serving stale metrics');
+      })
+      .finally(() => {
+        inFlight = null;
+      });
+    return inFlight;
+  };
+
+  const handler: RequestHandler = async (_req, res) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([refresh(), new Promise((r) => (timer = setTimeout(r, scrapeWaitMs)))]);
+    clearTimeout(timer);
+    res.set('content-type', registry.contentType).send(await registry.metrics());
+  };
+
+  return { registry, refresh, handler };
+}

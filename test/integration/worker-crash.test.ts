@@ -1,0 +1,46 @@
+// kill -9 of the worker that runs an agent, with a second worker alive.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupMembers } from '../../activities/process-tree.js';
+import { createTestEnv, type TestEnv } from '../support/env.js';
+import { gitIn, readHookLog } from '../support/git-fixtures.js';
+
+describe('a worker dies during an agent run', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv('crash', { worker: false, heartbeat: '3s' });
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('moves the task to the live worker, advances each stage once, and leaves no orphan agent', async () => {
+    const a = await env.spawnWorker('host-a');
+    await env.api('POST', '/api/tasks', { key: 'CRASH-1', repo: 'demo', title: 'survive', description: '@agent sleep=development:8' });
+    const task = await env.until('the task row', () => env.records.taskByKey('CRASH-1'));
+    const job = await env.until('the development agent to run on host-a', async () =>
+      (await env.records.jobsOf(task.id)).find((j) => j.stage === 'development' && j.status === 'running' && j.host === 'host-a'),
+    );
+    expect(groupMembers(job.pid!).length).toBeGreaterThan(0);
+    await env.spawnWorker('host-b');
+    expect((await env.records.jobsOf(task.id)).find((j) => j.id === job.id)?.status).toBe('running');
+
+    a.child.kill('SIGKILL');
+    // The guard sees its worker gone and takes the whole agent group down.
+    await env.until('the dead worker\'s agent group to be gone', async () => groupMembers(job.pid!).length === 0, 15_000);
+
+    const done = await env.waitForStatus('CRASH-1', ['done', 'failed', 'cancelled'], 120_000);
+    expect(done.task.status).toBe('done');
+    const passed = done.events.filter((e: any) => e.type === 'stage-passed').map((e: any) => e.stage);
+    expect(passed).toEqual(['analysis', 'design', 'development', 'review']);
+    expect(done.events.filter((e: any) => e.type === 'host-lost')).toHaveLength(1);
+    const dev = done.jobs.filter((j: any) => j.stage === 'development');
+    expect(dev.map((j: any) => [j.host, j.status])).toEqual([
+      ['host-a', 'failed'],
+      ['host-b', 'done'],
+    ]);
+    // The earlier stages' work, pushed by host-a, was carried over to host-b's worktree.
+    const files = await gitIn(env.remote.path, 'ls-tree', '-r', '--name-only', 'main');
+    expect(files).toContain('docs/tasks/CRASH-1/analysis.md');
+    expect(files).toContain('docs/tasks/CRASH-1/development.md');
+    expect((await readHookLog(env.remote)).filter((l) => l.startsWith('REJECT'))).toEqual([]);
+    expect(groupMembers(job.pid!)).toEqual([]);
+  });
+});
