@@ -15,6 +15,7 @@ import { MergeConflictError, type Forge } from './forge/types.js';
 import { BranchProtectedError } from './git.js';
 import { createPlaneActivities, formatProgressComment } from './plane.js';
 import { knownHosts, reconcileBranches, reconcileTasks } from './reconcile.js';
+import { lockWorkflowId } from '../workflows/repo-lock.js';
 
 export function forgeFor(repo: RepoSpec, mirrorsDir: string, env: NodeJS.ProcessEnv = process.env): Forge {
   if (repo.forge.type === 'local') return createLocalForge({ cacheDir: mirrorsDir, remote: repo.remote });
@@ -74,7 +75,8 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       return { hostId: deps.hostId, taskQueue: hostTaskQueue(deps.hostId) };
     },
 
-    async requestLock({ lockId, holderWorkflowId, purpose }) {
+    async requestLock({ repo, holderWorkflowId, purpose }) {
+      const lockId = lockWorkflowId(deps.taskQueue, purpose, repo);
       await client.workflow.signalWithStart('repoLock', {
         workflowId: lockId,
         taskQueue: deps.taskQueue,
@@ -83,6 +85,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
         signalArgs: [{ holderWorkflowId, purpose }],
         staticSummary: `lock ${lockId}`,
       });
+      return { lockId };
     },
 
     async awaitWorkflowClosed(workflowId) {

@@ -63,17 +63,17 @@ interface EventRow {
   type: string;
   stage: string | null;
   detail: Record<string, unknown> | null;
-  created_at: Date;
+  created_at: Date | string;
   young: boolean;
   /** stage-passed: when the stage's first agent attempt of this run started. */
-  stage_started_at: Date | null;
+  stage_started_at: Date | string | null;
   /** merge-finished / deploy-finished: the matching *-started event. */
-  step_started_at: Date | null;
+  step_started_at: Date | string | null;
   /** cancelled: when the STOP reached the workflow. */
   stop_requested_at: string | null;
-  task_cancel_requested_at: Date | null;
+  task_cancel_requested_at: Date | string | null;
   /** cancelled: when the agent run that the STOP killed ended (its job row). */
-  agent_killed_at: Date | null;
+  agent_killed_at: Date | string | null;
 }
 
 interface DeliveryRow {
@@ -180,9 +180,9 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   };
   const stageLabel = capped(new Set());
   const stepLabel = capped(new Set());
-  const seconds = (from: Date | string | null | undefined, to: Date | null | undefined) => {
+  const seconds = (from: Date | string | null | undefined, to: Date | string | null | undefined) => {
     if (!from || !to) return null;
-    const s = (to.getTime() - new Date(from).getTime()) / 1000;
+    const s = (new Date(to).getTime() - new Date(from).getTime()) / 1000;
     return Number.isFinite(s) && s >= 0 ? s : null;
   };
 
@@ -191,8 +191,8 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   async function initialCursors() {
     if (o.fromStart) return { events: 0, deliveries: 0 };
     const [row] = await sql<{ events: string | null; deliveries: string | null }[]>`
-      select (select max(id) from task_events where created_at < ${processStartedAt}) as events,
-             (select max(id) from webhook_deliveries where received_at < ${processStartedAt}) as deliveries`;
+      select (select max(id) from task_events where created_at < ${processStartedAt.toISOString()}::timestamptz) as events,
+             (select max(id) from webhook_deliveries where received_at < ${processStartedAt.toISOString()}::timestamptz) as deliveries`;
     return { events: Number(row?.events ?? 0), deliveries: Number(row?.deliveries ?? 0) };
   }
 
@@ -276,32 +276,36 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
       limit ${batch}`;
   }
 
-  /** Counts rows in id order up to the first one that is not ready; returns the new cursor. */
+  /** Counts rows in id order up to the first one that is not ready, moving the cursor past each row it counts. */
   async function drain<R extends { id: number }>(
-    after: number,
+    table: 'events' | 'deliveries',
     read: (after: number) => Promise<R[]>,
     ready: (r: R) => boolean,
     count: (r: R) => void,
-  ): Promise<number> {
-    let cursor = after;
+  ): Promise<void> {
+    const c = cursors!;
     for (let i = 0; i < maxBatches; i++) {
-      const rows = await read(cursor);
+      const rows = await read(c[table]);
       for (const r of rows) {
-        if (!ready(r)) return cursor;
-        count(r);
-        cursor = r.id;
+        if (!ready(r)) return;
+        c[table] = r.id;
+        try {
+          count(r);
+        } catch (err) {
+          // A row that cannot be counted is skipped, never retried: retrying would count its neighbours twice.
+          o.log?.warn({ err, table, id: r.id }, 'metrics: skipped a row that could not be counted');
+        }
       }
-      if (rows.length < batch) break;
+      if (rows.length < batch) return;
     }
-    return cursor;
   }
 
   async function doRefresh() {
     cursors ??= await initialCursors();
     const c = cursors;
-    c.events = await drain(c.events, readEvents, (e) => !e.young, countEvent);
-    c.deliveries = await drain(
-      c.deliveries,
+    await drain('events', readEvents, (e) => !e.young, countEvent);
+    await drain(
+      'deliveries',
       readDeliveries,
       (d) => !d.young && (d.outcome !== 'processing' || d.stuck),
       (d) => webhooks.inc({ source: d.source, outcome: webhookOutcomeFamily(d.outcome) }),

@@ -40,7 +40,8 @@ export interface SharedActivities {
   finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string }): Promise<void>;
   dependencyStatuses(keys: string[]): Promise<Record<string, TaskStatus>>;
   pickHost(): Promise<HostRef>;
-  requestLock(req: { lockId: string; holderWorkflowId: string; purpose: string }): Promise<void>;
+  /** Queues the holder on the repo's lock (starting the lock workflow if needed); returns the lock's id. */
+  requestLock(req: { repo: string; holderWorkflowId: string; purpose: string }): Promise<{ lockId: string }>;
   awaitWorkflowClosed(workflowId: string): Promise<void>;
   openPullRequest(req: { repo: string; key: string; title: string; body: string }): Promise<{ number: number | null; url: string | null }>;
   mergeFeatureBranch(req: { repo: string; key: string; title: string; pr: number | null }): Promise<{ alreadyMerged: boolean; sha: string | null }>;

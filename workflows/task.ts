@@ -6,6 +6,7 @@ import {
   CancelledFailure,
   condition,
   getExternalWorkflowHandle,
+  patched,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -17,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { AgentRunResult, HostActivities, HostRef, PipelinePlan, ProgressUpdate, SharedActivities } from './activity-types.js';
 import { durationToMs } from './duration.js';
-import { lockGrantedSignal, lockWorkflowId, releaseSignal } from './repo-lock.js';
+import { lockGrantedSignal, releaseSignal } from './repo-lock.js';
 import { orchSearchAttributes } from './search-attributes.js';
 import { stateQuery, stopSignal } from './signals.js';
 import type { CompensationResult, StageAttempt, StageSpec, StopRequest, TaskInput, TaskState, TaskStatus } from './types.js';
@@ -133,6 +134,9 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     refresh();
   };
   setHandler(stopSignal, (req) => requestStop(req ?? {}, 'signal'));
+  // A grant can arrive before requestLock's result does: remember every grant.
+  const grantedLocks = new Set<string>();
+  setHandler(lockGrantedSignal, ({ lockId }) => void grantedLocks.add(lockId));
   setHandler(stateQuery, () => state);
   CancellationScope.current().cancelRequested.catch(() =>
     requestStop({ reason: 'temporal workflow cancel', requestedBy: 'temporal' }, 'temporal'),
@@ -162,23 +166,22 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   };
 
   const withLock = async <T>(purpose: string, fn: () => Promise<T>): Promise<T> => {
-    const lockId = lockWorkflowId(info.taskQueue, purpose, repo);
-    let granted = false;
-    setHandler(lockGrantedSignal, (g) => {
-      if (g.lockId === lockId) granted = true;
-    });
-    const release = () =>
-      CancellationScope.nonCancellable(() => getExternalWorkflowHandle(lockId).signal(releaseSignal, { holderWorkflowId: info.workflowId })).catch(
-        () => undefined,
-      );
+    // The lock's id comes from the activity (recorded in history), never from where this code runs.
+    let lockId: string | undefined;
     try {
-      await event('lock-requested', state.stage, { lockId });
-      await shared.requestLock({ lockId, holderWorkflowId: info.workflowId, purpose });
-      await condition(() => granted);
+      await event('lock-requested', state.stage, { purpose });
+      ({ lockId } = await shared.requestLock({ repo, holderWorkflowId: info.workflowId, purpose }));
+      await condition(() => grantedLocks.has(lockId!));
       await event('lock-acquired', state.stage, { lockId });
       return await fn();
     } finally {
-      await release();
+      if (lockId) {
+        const id = lockId;
+        grantedLocks.delete(id);
+        await CancellationScope.nonCancellable(() => getExternalWorkflowHandle(id).signal(releaseSignal, { holderWorkflowId: info.workflowId })).catch(
+          () => undefined,
+        );
+      }
     }
   };
 
@@ -366,6 +369,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
   refresh();
   ({ taskId } = await CancellationScope.nonCancellable(() => shared.recordTask({ ...input, workflowId: info.workflowId, runId: info.runId })));
   plan = await CancellationScope.nonCancellable(() => shared.planPipeline(repo));
+  // Added after tasks were already running: histories from before it carry no such event.
+  if (patched('record-plan')) await event('planned', null, { stages: plan.stages.map((s) => s.name), serial: plan.repo.serial });
   await event('started', null, { runId: info.runId });
   notify({ kind: 'started', key, repo });
   try {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockStateQuery, lockWorkflowId } from '../../workflows/repo-lock.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
+import { exportAndReplay } from '../support/histories.js';
 import { gitIn } from '../support/git-fixtures.js';
 
 describe('merge lock', () => {
@@ -48,5 +49,13 @@ describe('merge lock', () => {
     expect(log).toContain('Merge orch/M-2');
 
     await env.client.workflow.getHandle('task-HOLDER-1').terminate('test over');
+  });
+
+  it('replays the histories it recorded (no non-determinism)', async () => {
+    const failures = await exportAndReplay([
+      { workflowId: 'task-M-1', fixture: 'task-merged-behind-lock' },
+      { workflowId: lockWorkflowId(env.taskQueue, 'merge', 'demo'), fixture: 'repo-lock' },
+    ]);
+    expect(failures).toEqual([]);
   });
 });

@@ -278,7 +278,7 @@ describe('operator interface', () => {
       expect(lock.holder).toMatchObject({ holderWorkflowId: 'task-HOLD-1', taskKey: 'HOLD-1', purpose: 'test' });
       expect(lock.waiters).toEqual([expect.objectContaining({ holderWorkflowId: 'task-LOCK-1', taskKey: 'LOCK-1', purpose: 'merge' })]);
       expect(q.tasks.byStage.merge).toEqual(['LOCK-1']);
-      expect(q.tasks.byStage['(no stage)']).toContain('HOLD-1'); // waiting for NEVER-1: the row has no stage yet
+      expect(q.tasks.byStage.waiting).toContain('HOLD-1'); // waiting for NEVER-1: the row has no stage yet
       const table = await orch(['queue']);
       expect(table.stdout).toMatch(new RegExp(`${lockId}\\s+HOLD-1\\s+.*LOCK-1`));
     } finally {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orchSearchAttributes } from '../../workflows/search-attributes.js';
 import { stateQuery } from '../../workflows/signals.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
+import { exportAndReplay } from '../support/histories.js';
 import { branchSha, gitIn, readHookLog } from '../support/git-fixtures.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -75,6 +76,14 @@ describe('task workflow', () => {
     expect(failed.jobs.filter((j: any) => j.stage === 'design').map((j: any) => j.status)).toEqual(['failed', 'failed']);
     // Nothing of it reached main.
     expect(await gitIn(env.remote.path, 'log', '--format=%s', 'main')).not.toContain('GATE-1');
+  });
+
+  it('replays the histories it recorded (no non-determinism)', async () => {
+    const failures = await exportAndReplay([
+      { workflowId: 'task-HAPPY-1', fixture: 'task-done' },
+      { workflowId: 'task-GATE-1', fixture: 'task-gate-failed' },
+    ]);
+    expect(failures).toEqual([]);
   });
 
   it('answers 400 naming the field, and 404 for an unknown repo', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { groupMembers } from '../../activities/process-tree.js';
 import { projectDir } from '../../worker/config.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
+import { exportAndReplay } from '../support/histories.js';
 import { branchSha, readHookLog, setPushDelay } from '../support/git-fixtures.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -211,6 +212,20 @@ describe('STOP', () => {
     const row = (await env.api('GET', '/api/tasks/TERM-1')).body.task;
     expect(row.status).toBe('cancelled');
     expect(row.key).toMatch(/^TERM-1#cancelled-/);
+  });
+
+  it('replays the histories it recorded (no non-determinism)', async () => {
+    let reconcileId: string | undefined;
+    for await (const w of env.client.workflow.list({ query: `WorkflowType='reconcile' AND TaskQueue='${env.taskQueue}'` })) reconcileId = w.workflowId;
+    const failures = await exportAndReplay([
+      { workflowId: 'task-SIG-1', fixture: 'task-stopped-by-signal' },
+      { workflowId: 'task-CAN-1', fixture: 'task-cancelled-by-temporal' },
+      { workflowId: 'task-MERGE-1', fixture: 'task-stopped-in-merge' },
+      { workflowId: 'task-EARLY-1', fixture: 'task-stopped-before-start' },
+      ...(reconcileId ? [{ workflowId: reconcileId, fixture: 'reconcile' }] : []),
+    ]);
+    expect(reconcileId).toBeTruthy();
+    expect(failures).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { execa, type ResultPromise } from 'execa';
 import { inject } from 'vitest';
 import { createRecords } from '../../activities/records.js';
@@ -21,6 +21,7 @@ import { loadPipelineConfig } from '../../worker/pipeline.js';
 import { createOrchWorkers, type OrchWorkers } from '../../worker/worker.js';
 import type { TaskStatus } from '../../workflows/types.js';
 import { createBareRemote, type BareRemote } from './git-fixtures.js';
+import { quietRuntime } from './runtime.js';
 
 export interface TestEnvOptions {
   heartbeat?: string;
@@ -38,18 +39,16 @@ export interface TestEnvOptions {
    * webhook answers 503. The object is live: a test may change e.g. `env.plane.dedupeWindowMs`.
    */
   plane?: Partial<PlaneConfig>;
+  /** Another Temporal server than the run's shared one (fault tests restart their own). */
+  temporal?: { address: string; namespace?: string };
+  /** Another PostgreSQL server (admin URL) than the run's shared one (fault tests restart their own). */
+  pgServerUrl?: string;
 }
 
 export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
 
 const rand = () => randomBytes(4).toString('hex');
 
-let runtimeInstalled = false;
-function quietRuntime() {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger((process.env.ORCH_TEST_SDK_LOG as 'WARN') ?? 'WARN') });
-}
 
 export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
   quietRuntime();
@@ -63,12 +62,12 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
   await writeFile(pipelineFile, pipelineYaml({ ...opts, remote: remote.path, deployLog }));
   const pipeline = await loadPipelineConfig(pipelineFile, { dataDir, projectDir });
 
-  const databaseUrl = await createDatabase(inject('pgServerUrl'), `t_${id}`);
+  const databaseUrl = await createDatabase(opts.pgServerUrl ?? inject('pgServerUrl'), `t_${id}`);
   await runMigrations(databaseUrl);
   const database = connectDb(databaseUrl, { max: 5 });
   const records = createRecords(database.db);
-  const address = inject('temporalAddress');
-  const namespace = inject('temporalNamespace');
+  const address = opts.temporal?.address ?? inject('temporalAddress');
+  const namespace = opts.temporal?.namespace ?? (opts.temporal ? 'default' : inject('temporalNamespace'));
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace });
   const taskQueue = `orch-${id}`;
@@ -244,6 +243,7 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
     startInProcessWorker,
     waitForStatus,
     until,
+    diagnose,
     cleanup,
   };
 }
