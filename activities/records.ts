@@ -1,5 +1,5 @@
 // Task, job and event records in PostgreSQL. Every write is idempotent under activity retry.
-import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, like, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { jobs, taskEvents, tasks, type Task } from '../db/schema.js';
 import type { JobStatus, TaskInput, TaskStatus } from '../workflows/types.js';
@@ -24,8 +24,22 @@ export function createRecords(db: Db) {
     return row;
   }
 
+  /** The live row of a key, else its newest tombstone (`KEY#cancelled-…`): what "task KEY" means to an operator. */
+  async function findByKey(key: string): Promise<Task | null> {
+    const live = await taskByKey(key);
+    if (live) return live;
+    const [dead] = await db
+      .select()
+      .from(tasks)
+      .where(like(tasks.key, `${key}${TOMBSTONE_MARK}%`))
+      .orderBy(desc(tasks.createdAt))
+      .limit(1);
+    return dead ?? null;
+  }
+
   return {
     taskByKey,
+    findByKey,
     requireTask,
 
     /** Creates the task row, or adopts it for this run (a retried activity, or a row the API pre-created). */

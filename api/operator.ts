@@ -5,10 +5,10 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { and, count, desc, eq, inArray, isNotNull, like, notInArray } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, isNotNull, notInArray } from 'drizzle-orm';
 import express, { type RequestHandler, type Response } from 'express';
 import type { Records } from '../activities/records.js';
-import { TOMBSTONE_MARK, untombstone } from '../activities/records.js';
+import { untombstone } from '../activities/records.js';
 import type { Db } from '../db/client.js';
 import { taskEvents, tasks, type Task } from '../db/schema.js';
 import { lockStateQuery, type LockState } from '../workflows/repo-lock.js';
@@ -87,19 +87,6 @@ export function createOperatorRouter(d: OperatorDeps) {
   const router = express.Router();
   const auth: RequestHandler = d.auth ?? ((_req, _res, next) => next());
   const deadline = <T>(fn: () => Promise<T>) => d.client.withDeadline(Date.now() + RPC_DEADLINE_MS, fn);
-
-  /** The live row of a key, else its newest tombstone (`KEY#cancelled-…`). */
-  async function findTask(key: string): Promise<Task | null> {
-    const live = await d.records.taskByKey(key);
-    if (live) return live;
-    const [dead] = await d.db
-      .select()
-      .from(tasks)
-      .where(like(tasks.key, `${key}${TOMBSTONE_MARK}%`))
-      .orderBy(desc(tasks.createdAt))
-      .limit(1);
-    return dead ?? null;
-  }
 
   // ---- GET /queue ---------------------------------------------------------------------------------
 
@@ -282,7 +269,7 @@ export function createOperatorRouter(d: OperatorDeps) {
     const parsed = taskKeySchema.safeParse(req.params.key);
     if (!parsed.success) throw new HttpError(400, `key: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { field: 'key' });
     const key = parsed.data;
-    const row = await findTask(key);
+    const row = await d.records.findByKey(key);
     if (!row) throw new HttpError(404, `unknown task ${key}`, { key });
     const follow = !['0', 'false', 'no'].includes(String(req.query.follow ?? '1'));
     await streamLogs(res, row, key, follow);

@@ -1,11 +1,9 @@
 // Starting, reading and stopping tasks: the operations behind the task routes, the CLI and the Plane bridge.
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { desc, like } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Records } from '../activities/records.js';
-import { TOMBSTONE_MARK } from '../activities/records.js';
 import type { Db } from '../db/client.js';
-import { tasks } from '../db/schema.js';
+import type { Task } from '../db/schema.js';
 import { orchSearchAttributes } from '../workflows/search-attributes.js';
 import { stateQuery, stopSignal } from '../workflows/signals.js';
 import type { TaskResult } from '../workflows/task.js';
@@ -55,17 +53,6 @@ export function createTaskService(d: TaskServiceDeps) {
     }
   }
 
-  async function liveOrTombstoned(key: string) {
-    const live = await d.records.taskByKey(key);
-    if (live) return live;
-    const [dead] = await d.db
-      .select()
-      .from(tasks)
-      .where(like(tasks.key, `${key}${TOMBSTONE_MARK}%`))
-      .orderBy(desc(tasks.createdAt))
-      .limit(1);
-    return dead ?? null;
-  }
 
   return {
     /** Idempotent for a running key: the running workflow is returned, never a second one. */
@@ -97,8 +84,8 @@ export function createTaskService(d: TaskServiceDeps) {
       return { key, workflowId, runId: existing ? before!.runId : handle.firstExecutionRunId, existing };
     },
 
-    async get(key: string): Promise<{ task: NonNullable<Awaited<ReturnType<typeof liveOrTombstoned>>>; state: TaskState | null; jobs: unknown[]; events: unknown[] }> {
-      const task = await liveOrTombstoned(key);
+    async get(key: string): Promise<{ task: Task; state: TaskState | null; jobs: unknown[]; events: unknown[] }> {
+      const task = await d.records.findByKey(key);
       if (!task) throw new HttpError(404, `unknown task ${key}`, { key });
       let state: TaskState | null = null;
       if (!isTerminal(task.status)) {
@@ -118,7 +105,7 @@ export function createTaskService(d: TaskServiceDeps) {
     },
 
     async stop(key: string, req: StopRequest): Promise<{ key: string; workflowId: string; outcome: 'stop-signalled' }> {
-      const task = await liveOrTombstoned(key);
+      const task = await d.records.findByKey(key);
       if (!task || isTerminal(task.status)) {
         // The records may lag Temporal: a workflow that has just started has no row yet, or only its
         // predecessor's tombstone. Temporal is the truth: a running task workflow is stopped.
