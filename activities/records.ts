@@ -72,6 +72,7 @@ export function createRecords(db: Db) {
       taskId: string,
       patch: Partial<{
         stage: string | null;
+        runId: string;
         status: TaskStatus;
         failureReason: string | null;
         cancelRequestedAt: Date;

@@ -26,6 +26,7 @@ export function forgeFor(repo: RepoSpec, mirrorsDir: string, env: NodeJS.Process
 
 const toDates = (patch: TaskPatch) => ({
   ...(patch.stage !== undefined && { stage: patch.stage }),
+  ...(patch.runId !== undefined && { runId: patch.runId }),
   ...(patch.status !== undefined && { status: patch.status }),
   ...(patch.failureReason !== undefined && { failureReason: patch.failureReason }),
   ...(patch.cancelRequestedAt && { cancelRequestedAt: new Date(patch.cancelRequestedAt) }),

@@ -11,6 +11,11 @@ import { createOrchWorkers } from './worker.js';
 async function main() {
   const rt = await loadRuntime();
   const log = createLogger('orch-worker', rt.config.logLevel);
+  await requireDatabase(rt.databaseUrl);
+  await runMigrations(rt.databaseUrl);
+  const client = await connectClient(rt.config, rt.temporal);
+  // Before the first native connection (the SDK's rule); after the checks above, so a database or
+  // Temporal problem is reported as such even when the metrics address is taken.
   const metricsAddress = rt.config.workerMetricsAddress;
   installRuntime({
     logger: {
@@ -27,9 +32,6 @@ async function main() {
       ...(metricsAddress && { metrics: { prometheus: { bindAddress: metricsAddress }, globalTags: { orch_host: rt.config.hostId } } }),
     },
   }, metricsAddress);
-  await requireDatabase(rt.databaseUrl);
-  await runMigrations(rt.databaseUrl);
-  const client = await connectClient(rt.config, rt.temporal);
   const connection = await connectWorkerConnection(rt.config, rt.temporal);
   const database = connectDb(rt.databaseUrl);
   const workers = await createOrchWorkers({

@@ -24,6 +24,7 @@ export interface HostRef {
 
 export interface TaskPatch {
   stage?: string | null;
+  runId?: string;
   status?: TaskStatus;
   failureReason?: string | null;
   cancelRequestedAt?: string;

@@ -86,12 +86,13 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     const attempt = state.history.at(-1);
     const lines = [
       `**${key}** — ${input.title}`,
+      '',
       `- status: \`${state.status}\`${state.stage ? `, stage: \`${state.stage}\`` : ''}${attempt && attempt.stage === state.stage ? ` (attempt ${attempt.attempt})` : ''}`,
       `- host: ${state.host ?? '—'}`,
     ];
     if (state.stage === 'waiting') lines.push(`- waiting for: ${waitingFor.join(', ')}`);
     if (state.inCriticalWindow) lines.push('- in a critical window: a STOP now is applied after this step');
-    if (state.pendingStop) lines.push(`- **STOP pending** since ${state.pendingStop.requestedAt}: ${state.pendingStop.reason ?? 'no reason given'}`);
+    if (state.pendingStop && state.status === 'running') lines.push(`- **STOP pending** since ${state.pendingStop.requestedAt}: ${state.pendingStop.reason ?? 'no reason given'}`);
     if (state.failureReason) lines.push(`- failure: ${state.failureReason}`);
     lines.push(`- details: \`GET /api/tasks/${key}\``);
     setCurrentDetails(lines.join('\n'));
@@ -149,7 +150,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     state.stage = stage;
     refresh();
     notify({ kind: 'stage', key, stage });
-    await CancellationScope.nonCancellable(() => shared.updateTask(taskId!, { stage }));
+    // Also after `temporal workflow reset` of a failed task: the row follows the run that is live now.
+    await CancellationScope.nonCancellable(() => shared.updateTask(taskId!, { stage, status: 'running', runId: info.runId, failureReason: null }));
   };
 
   /** Irreversible steps run to their honest end; a STOP that arrives meanwhile is applied afterwards. */
@@ -432,7 +434,9 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     });
     notify({ kind: 'cancelled', key, reason: stop.reason ?? null, requestedBy: stop.requestedBy ?? null, compensation: results });
     await CancellationScope.nonCancellable(() => notices);
-    if (cancelledByTemporal && isCancellation(err)) throw err; // the execution shows Canceled in the Web UI
+    // `temporal workflow cancel` ends the execution Canceled, whatever error the pipeline ended with
+    // (after the fast kill the agent activity may fail before the cancel request reaches it).
+    if (cancelledByTemporal) throw isCancellation(err) ? err : new CancelledFailure('cancelled by temporal workflow cancel');
     return { key, status: 'cancelled', failureReason: null, compensation: results };
   }
 }

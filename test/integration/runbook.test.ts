@@ -2,12 +2,8 @@
 // `temporal` CLI (and `npx orch`, curl) against the run's dev server, on tasks put in the state its
 // section describes, and its effect is checked. The doc cannot drift from what works.
 import { access, mkdir, mkdtemp, readFile, symlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import * as proto from '@temporalio/proto';
-import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root.js';
 import { Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -51,27 +47,6 @@ function parseRunbook(markdown: string): { blocks: Map<string, Block>; untagged:
     i = end;
   }
   return { blocks, untagged, duplicate };
-}
-
-/**
- * The CLI's JSON history, ready for Worker.runReplayHistory. The SDK's own JSON path
- * (historyFromJSON) fails in this install with "type must be a Type": npm gave @temporalio/common
- * and @temporalio/proto separate copies of protobufjs 8 (the top-level slot holds protobufjs 7 for
- * @grpc/proto-loader), and protojson checks `instanceof Type` across them. So the JSON is parsed
- * here with the protojson of @temporalio/proto's own copy — the same conversion, with the type
- * from the same copy. Once the dependency tree has one protobufjs 8, this returns the SDK's result.
- */
-async function replayable(json: unknown): Promise<unknown> {
-  try {
-    return historyFromJSON(json);
-  } catch (err) {
-    if (!/type must be a Type/.test((err as Error).message)) throw err;
-    console.warn('runbook test: historyFromJSON hit the duplicate-protobufjs problem; parsing with @temporalio/proto\'s copy');
-    const protoRequire = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'));
-    const { fromJson } = protoRequire('protobufjs/ext/protojson') as { fromJson: (type: unknown, json: unknown, o: object) => unknown };
-    const historyType = (patchProtobufRoot(proto) as any).lookupType('temporal.api.history.v1.History');
-    return fromJson(historyType, json, { ignoreUnknownFields: true });
-  }
 }
 
 describe('the runbook (docs/runbook.md), run against a real Temporal dev server', () => {
@@ -274,7 +249,7 @@ describe('the runbook (docs/runbook.md), run against a real Temporal dev server'
     const history = JSON.parse(await readFile(path.join(dir, 'history-MRG-1.json'), 'utf8'));
     expect(history.events.length).toBeGreaterThan(50);
     // The exported file replays against the workflow code without a determinism error.
-    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, await replayable(history), 'task-MRG-1');
+    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, 'task-MRG-1');
   });
 
   it('finds a failed task and resets it to a stage, which runs again and finishes', async (ctx) => {

@@ -38,6 +38,8 @@ describe('npm start (the embedded stack)', () => {
         ORCH_PG_PORT: String(ports.pg),
         PORT: String(ports.api),
         TEMPORAL_CLI_PATH: inject('temporalCliPath'),
+        // A developer's own worker may hold the default metrics port.
+        ORCH_WORKER_METRICS_ADDRESS: '127.0.0.1:0',
         DATABASE_URL: '',
         TEMPORAL_ADDRESS: '',
       },
