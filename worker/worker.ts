@@ -78,6 +78,9 @@ export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorke
   const shared = await Worker.create({
     ...common,
     taskQueue: deps.taskQueue,
+    // A workflow cached on a worker that dies waits this long on that worker's sticky queue before
+    // any worker picks it up: the SDK's 10 s would add 10 s to every failover (bench B2).
+    stickyQueueScheduleToStartTimeout: '2s',
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
     activities: activities.shared,
   });
