@@ -11,7 +11,7 @@ import type { AgentRunRequest, AgentRunResult, HostActivities } from '../workflo
 import { featureBranch, type CompensationResult, type GateSpec } from '../workflows/types.js';
 import { getAgent, registerAgent, startAgent, unregisterAgent } from './agent-process.js';
 import { activityKey, artefactDir, hostPaths, repoSpec, type ActivityDeps } from './deps.js';
-import { commitAll, copyArtefacts, ensureWorktree, pushBranch, removeWorktree } from './git.js';
+import { commitAll, copyArtefacts, ensureWorktree, pushBranch, remoteHead, removeWorktree } from './git.js';
 import { isProcessAlive, killProcessGroup, readProcStat } from './process-tree.js';
 import { reconcileHost } from './reconcile.js';
 
@@ -56,7 +56,7 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
         branch: featureBranch(key),
         worktreePath: paths.worktree(key),
       });
-      return { path: wt.path, fromBranch: wt.fromBranch };
+      return { path: wt.path, fromBranch: wt.fromBranch, remoteHead: await remoteHead(r.remote, featureBranch(key)) };
     }),
 
     async runAgent(req: AgentRunRequest): Promise<AgentRunResult> {

@@ -78,7 +78,8 @@ export interface AgentRunResult {
 
 /** Activities bound to one host (its own task queue): the worktree and the agent process live there. */
 export interface HostActivities {
-  prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default' }>;
+  /** `remoteHead`: where `orch/<KEY>` stands on the remote (null when absent). */
+  prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null }>;
   runAgent(req: AgentRunRequest): Promise<AgentRunResult>;
   runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<{ passed: boolean; detail: string }>;
   commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;

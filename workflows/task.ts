@@ -74,6 +74,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     notices = notices.then(() => CancellationScope.nonCancellable(() => plane.notifyPlane(req))).catch(() => undefined);
   };
   let mergedSha: string | null = null;
+  /** Where this workflow last pushed `orch/<KEY>` (null: not yet). */
+  let pushedSha: string | null = null;
   let waitingFor: string[] = [];
   const pipeline = new CancellationScope();
 
@@ -220,7 +222,16 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         refresh();
       };
       try {
-        await hostActivities(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo });
+        const wt = await hostActivities(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo });
+        // Only this workflow pushes orch/<KEY>, and only after a gate passed. If the branch moved past
+        // our last push while a lost host ran this stage, that host's push landed: the stage passed,
+        // and running its agent again would land its work twice.
+        if (hostMoves > 0 && wt.remoteHead !== undefined && wt.remoteHead !== null && wt.remoteHead !== pushedSha) {
+          pushedSha = wt.remoteHead;
+          end('passed', `its push landed before the host running it was lost (${wt.remoteHead.slice(0, 12)})`);
+          await event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushedSha, recoveredFromPush: true });
+          return;
+        }
         let run: AgentRunResult;
         agentRunning = true;
         try {
@@ -256,6 +267,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
           continue;
         }
         const pushed = await hostActivities(h, { summary: `${stage.name}: push` }).commitAndPush({ key, repo, stage: stage.name });
+        pushedSha = pushed.sha;
         end('passed', gate.detail);
         await event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha });
         return;

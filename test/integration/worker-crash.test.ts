@@ -1,4 +1,6 @@
 // kill -9 of the worker that runs an agent, with a second worker alive.
+import { chmod, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers } from '../../activities/process-tree.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
@@ -42,5 +44,38 @@ describe('a worker dies during an agent run', () => {
     expect(files).toContain('docs/tasks/CRASH-1/development.md');
     expect((await readHookLog(env.remote)).filter((l) => l.startsWith('REJECT'))).toEqual([]);
     expect(groupMembers(job.pid!)).toEqual([]);
+  });
+
+  it('does not run a stage again when the lost host had already pushed it', async () => {
+    const a = await env.spawnWorker('push-a');
+    // The remote kills worker A right after accepting its second push of orch/PUSH-1 (the design
+    // stage): the push landed, but A dies before commitAndPush can report it.
+    const hook = path.join(env.remote.path, 'hooks', 'post-receive');
+    await writeFile(
+      hook,
+      `#!/bin/sh
+while read -r old new ref; do
+  if [ "$ref" = "refs/heads/orch/PUSH-1" ]; then
+    n=$(( $(cat "$0.count" 2>/dev/null || echo 0) + 1 )); echo $n > "$0.count"
+    if [ $n -eq 2 ]; then kill -9 ${a.pid}; fi
+  fi
+done
+`,
+    );
+    await chmod(hook, 0o755);
+    await env.spawnWorker('push-b');
+    await env.api('POST', '/api/tasks', { key: 'PUSH-1', repo: 'demo', title: 'push then crash' });
+    const done = await env.waitForStatus('PUSH-1', ['done', 'failed', 'cancelled'], 120_000);
+    expect(done.task.status).toBe('done');
+    expect(a.child.signalCode ?? (await a.child).signal).toBe('SIGKILL');
+    const recovered = done.events.find((e: any) => e.type === 'stage-passed' && e.stage === 'design');
+    expect(recovered.detail).toMatchObject({ recoveredFromPush: true });
+    // Each stage's work is on main exactly once: the design agent did not run again.
+    const subjects = (await gitIn(env.remote.path, 'log', '--format=%s', 'main')).split('\n');
+    for (const stage of ['analysis', 'design', 'development', 'review']) {
+      expect(subjects.filter((l) => l === `PUSH-1: ${stage}`)).toHaveLength(1);
+    }
+    expect(done.jobs.filter((j: any) => j.stage === 'design').map((j: any) => j.status)).toEqual(['done']);
+    expect(done.events.filter((e: any) => e.type === 'stage-passed').map((e: any) => e.stage)).toEqual(['analysis', 'design', 'development', 'review']);
   });
 });
