@@ -142,6 +142,8 @@ export async function createOrchEnv(stack: Stack, o: OrchEnvOptions) {
     ORCH_KILL_GRACE_MS: String(killGraceMs),
     ORCH_API_URL: apiUrl,
     LOG_LEVEL: 'info',
+    // Several workers share this machine: each serves its Prometheus metrics on a port of its own.
+    ORCH_WORKER_METRICS_ADDRESS: '127.0.0.1:0',
     ...extra,
   });
 

@@ -42,16 +42,29 @@ export function defer(name: string, fn: () => Promise<unknown>): () => void {
   };
 }
 
+/** A position in the clean-up stack: `runCleanupsTo(mark)` undoes what was registered after it. */
+export function cleanupMark(): object {
+  const mark: Cleanup = { name: 'mark', fn: async () => undefined };
+  cleanups.push(mark);
+  return mark;
+}
+
+/** Runs, newest first, the clean-ups registered since `mark` (one benchmark's resources). */
+export async function runCleanupsTo(mark: object, timeoutMs = 30_000): Promise<void> {
+  while (cleanups.includes(mark as Cleanup)) await runOne(cleanups.pop()!, timeoutMs);
+}
+
+async function runOne(c: Cleanup, timeoutMs: number): Promise<void> {
+  const timer = sleep(timeoutMs, 'timeout' as const, { ref: false });
+  const r = await Promise.race([c.fn().then(() => 'ok' as const, (e: Error) => e), timer]);
+  if (r === 'timeout') say(`clean-up "${c.name}" did not finish within ${timeoutMs} ms; moving on`);
+  else if (r instanceof Error) say(`clean-up "${c.name}" failed: ${r.message}`);
+}
+
 /** Runs every registered clean-up once, newest first; each gets at most `timeoutMs`. */
 export function runCleanups(timeoutMs = 30_000): Promise<void> {
   cleaning ??= (async () => {
-    while (cleanups.length) {
-      const c = cleanups.pop()!;
-      const timer = sleep(timeoutMs, 'timeout' as const, { ref: false });
-      const r = await Promise.race([c.fn().then(() => 'ok' as const, (e: Error) => e), timer]);
-      if (r === 'timeout') say(`clean-up "${c.name}" did not finish within ${timeoutMs} ms; moving on`);
-      else if (r instanceof Error) say(`clean-up "${c.name}" failed: ${r.message}`);
-    }
+    while (cleanups.length) await runOne(cleanups.pop()!, timeoutMs);
   })();
   return cleaning;
 }
@@ -114,6 +127,8 @@ export interface Stack {
   /** One native connection shared by the bench's in-process workers. */
   nativeConnection: NativeConnection;
   sdkLogFile: string;
+  temporalPid: number | null;
+  pgPid: number | null;
 }
 
 export interface StackOptions {
@@ -196,6 +211,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     client,
     nativeConnection,
     sdkLogFile,
+    temporalPid: server.pid,
+    pgPid: pg.pid,
   };
 }
 

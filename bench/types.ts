@@ -1,4 +1,5 @@
 // What every benchmark hands back to bench/run.ts for the summary table and docs/benchmarks.md.
+import type { LoadReport } from './load.js';
 
 export interface Target {
   /** P1 … P5 (or a correctness check such as P4-dup). */
@@ -23,6 +24,8 @@ export interface BenchResult {
   elapsedMs: number;
   /** Set when the benchmark could not finish. */
   error?: string;
+  /** How busy the machine was meanwhile (filled in by bench/run.ts). */
+  load?: LoadReport;
 }
 
 export interface BenchOptions {
