@@ -263,6 +263,11 @@ export interface EnsureWorktreeInput {
   /** The task's feature branch, e.g. `orch/KEY`. */
   branch: string;
   worktreePath: string;
+  /**
+   * Start from the remote's state: a reused worktree is reset to `origin/<branch>` (or the default
+   * branch) and cleaned, dropping what an earlier, unfinished attempt left in it.
+   */
+  fresh?: boolean;
 }
 
 export interface WorktreeInfo {
@@ -295,6 +300,12 @@ export async function ensureWorktree(input: EnsureWorktreeInput): Promise<Worktr
     const fromBranch = hasFeature ? 'feature' : 'default';
 
     const existing = await inspectWorktree(wt, mirror);
+    if (existing?.branch === branch && input.fresh) {
+      const start = hasFeature ? featureRef : `refs/remotes/origin/${defaultBranch}`;
+      await git(['reset', '--quiet', '--hard', start], { cwd: wt });
+      await git(['clean', '-ffdxq'], { cwd: wt });
+      return { path: wt, head: await revParse(wt, 'HEAD'), fromBranch, reused: true };
+    }
     if (existing?.branch === branch) {
       const head = hasFeature ? await fastForwardIfBehind(wt, existing.head, featureRef) : existing.head;
       return { path: wt, head, fromBranch, reused: true };

@@ -13,6 +13,7 @@ import { getAgent, registerAgent, startAgent, unregisterAgent } from './agent-pr
 import { activityKey, artefactDir, hostPaths, repoSpec, type ActivityDeps } from './deps.js';
 import { commitAll, copyArtefacts, ensureWorktree, pushBranch, remoteHead, removeWorktree } from './git.js';
 import { isProcessAlive, killProcessGroup, readProcStat } from './process-tree.js';
+import { persist } from './records.js';
 import { reconcileHost } from './reconcile.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -55,6 +56,8 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
         defaultBranch: r.defaultBranch,
         branch: featureBranch(key),
         worktreePath: paths.worktree(key),
+        // Every stage attempt starts from what was pushed, never from an unfinished attempt's leftovers.
+        fresh: true,
       });
       return { path: wt.path, fromBranch: wt.fromBranch, remoteHead: await remoteHead(r.remote, featureBranch(key)) };
     }),
@@ -106,7 +109,10 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
           registerAgent(req.key, run);
           beat();
           try {
-            await records.startJob({ taskId: req.taskId, stage: req.stage, attempt: req.attempt, activityKey: jobKey, host: hostId, pid: run.pid, logFile });
+            await persist(
+              () => records.startJob({ taskId: req.taskId, stage: req.stage, attempt: req.attempt, activityKey: jobKey, host: hostId, pid: run.pid, logFile }),
+              ctx.cancellationSignal,
+            );
             const outcome = await Promise.race([
               run.done,
               ctx.cancelled.catch(async (err) => {
@@ -116,13 +122,22 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
             ]);
             if (stopped.has(req.key)) throw new CancelledFailure('agent killed by STOP');
             const ok = outcome.exitCode === 0;
-            await records.finishJob(jobKey, ok ? 'done' : 'failed', {
-              exitCode: outcome.exitCode,
-              detail: ok ? undefined : `exit ${outcome.exitCode ?? outcome.signal}`,
-            });
+            await persist(
+              () =>
+                records.finishJob(jobKey, ok ? 'done' : 'failed', {
+                  exitCode: outcome.exitCode,
+                  detail: ok ? undefined : `exit ${outcome.exitCode ?? outcome.signal}`,
+                }),
+              ctx.cancellationSignal,
+            );
             return { exitCode: outcome.exitCode, signal: outcome.signal, pid: run.pid, logFile, durationMs: outcome.durationMs };
           } catch (err) {
-            await records.finishJob(jobKey, 'cancelled', { detail: 'stopped' }).catch(() => undefined);
+            // Never leave an agent running behind an activity that ended.
+            await run.kill(deps.killGraceMs);
+            const cancelled = err instanceof CancelledFailure || ctx.cancellationSignal.aborted;
+            await records
+              .finishJob(jobKey, cancelled ? 'cancelled' : 'failed', { detail: cancelled ? 'stopped' : `activity failed: ${(err as Error).message}` })
+              .catch(() => undefined);
             throw err;
           } finally {
             unregisterAgent(req.key, run);

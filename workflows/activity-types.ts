@@ -38,7 +38,8 @@ export interface SharedActivities {
   recordTask(input: TaskInput & { workflowId: string; runId: string }): Promise<{ taskId: string }>;
   updateTask(taskId: string, patch: TaskPatch): Promise<void>;
   recordEvent(e: { taskId: string; type: string; stage?: string | null; detail?: Record<string, unknown> }): Promise<void>;
-  finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string }): Promise<void>;
+  /** `supersede`: also a job that had ended `done` (its stage is being run again). */
+  finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string; supersede?: boolean }): Promise<void>;
   dependencyStatuses(keys: string[]): Promise<Record<string, TaskStatus>>;
   pickHost(): Promise<HostRef>;
   /** Queues the holder on the repo's lock (starting the lock workflow if needed); returns the lock's id. */

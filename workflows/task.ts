@@ -32,7 +32,8 @@ export interface TaskResult {
 
 /** Records: retried until PostgreSQL answers again (a database restart must not fail a task). */
 const shared = proxyActivities<SharedActivities>({
-  startToCloseTimeout: '1m',
+  // Short: a hung (not dead) worker that took one must not hold the task for long.
+  startToCloseTimeout: '15s',
   scheduleToCloseTimeout: '30m',
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
   retry: { initialInterval: '500ms', maximumInterval: '10s' },
@@ -189,9 +190,28 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     }
   };
 
+  /** Every host this task used: a host that is still alive may still hold a worktree of it. */
+  const usedHosts = new Map<string, HostRef>();
+  const removeWorktrees = async (summary: string): Promise<CompensationResult> => {
+    if (usedHosts.size === 0) return { step: 'remove-worktree', ok: true, detail: 'no worktree was created' };
+    const details: string[] = [];
+    let ok = true;
+    for (const h of usedHosts.values()) {
+      try {
+        details.push((await hostActivities(h, { summary }).removeWorktree({ key, repo })).detail);
+      } catch (err) {
+        // A host that is gone cleans its disk when it starts again (reconcile).
+        ok = ok && h.hostId !== host?.hostId;
+        details.push(`${h.hostId}: unreachable (${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
+    return { step: 'remove-worktree', ok, detail: details.join('; ') };
+  };
+
   const ensureHost = async (): Promise<HostRef> => {
     if (!host) {
       host = await shared.pickHost();
+      usedHosts.set(host.hostId, host);
       state.host = host.hostId;
       refresh();
     }
@@ -209,6 +229,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     const attempts = stage.attempts ?? plan!.attemptsPerStage;
     let lastReason = '';
     let hostMoves = 0;
+    /** The agent job of an attempt whose host was lost: superseded if the stage must run again. */
+    let lostJob: string | null = null;
     for (let attempt = 1; attempt <= attempts; ) {
       const h = await ensureHost();
       const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString() };
@@ -231,6 +253,13 @@ export async function task(input: TaskInput): Promise<TaskResult> {
           end('passed', `its push landed before the host running it was lost (${wt.remoteHead.slice(0, 12)})`);
           await event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushedSha, recoveredFromPush: true });
           return;
+        }
+        if (lostJob) {
+          const superseded = lostJob;
+          lostJob = null;
+          await CancellationScope.nonCancellable(() =>
+            shared.finishJob({ activityKey: superseded, status: 'failed', detail: 'its host was lost before the stage was pushed', supersede: true }),
+          );
         }
         let run: AgentRunResult;
         agentRunning = true;
@@ -278,9 +307,8 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         }
         if (isHostLost(err)) {
           end('host-lost', `host ${h.hostId} stopped answering`);
-          await CancellationScope.nonCancellable(() =>
-            shared.finishJob({ activityKey: `${info.runId}/${activityId}`, status: 'failed', detail: `host ${h.hostId} lost` }),
-          );
+          lostJob = `${info.runId}/${activityId}`;
+          await CancellationScope.nonCancellable(() => shared.finishJob({ activityKey: lostJob!, status: 'failed', detail: `host ${h.hostId} lost` }));
           await event('host-lost', stage.name, { host: h.hostId, attempt });
           host = null;
           state.host = null;
@@ -369,7 +397,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
         return early?.ok ? { ...now, detail: `${early.detail} (at STOP); now: ${now.detail}` } : now;
       });
       await step('cancel-jobs', () => shared.cancelJobs(taskId!));
-      await step('remove-worktree', async () => (h ? hostActivities(h, { summary: 'STOP: remove worktree' }).removeWorktree({ key, repo }) : { step: 'remove-worktree', ok: true, detail: 'no worktree was created' }));
+      await step('remove-worktree', () => removeWorktrees('STOP: remove worktree'));
       await step('delete-branch', () => shared.deleteFeatureBranch({ repo, key }));
     });
     return results;
@@ -409,7 +437,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
     state.failureReason = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
     refresh();
     await CancellationScope.nonCancellable(async () => {
-      if (host) await hostActivities(host, { summary: 'clean up worktree' }).removeWorktree({ key, repo }).catch(() => undefined);
+      await removeWorktrees('clean up worktree');
       await shared.updateTask(taskId!, { status: 'failed', failureReason: state.failureReason, finishedAt: new Date().toISOString() });
       await event('failed', state.stage, { reason: state.failureReason });
     });
@@ -421,7 +449,7 @@ export async function task(input: TaskInput): Promise<TaskResult> {
 
   // Done: the work is on the default branch; clean the worktree and the merged feature branch.
   await CancellationScope.nonCancellable(async () => {
-    if (host) await hostActivities(host, { summary: 'clean up worktree' }).removeWorktree({ key, repo });
+    await removeWorktrees('clean up worktree');
     await shared.deleteFeatureBranch({ repo, key });
     state.status = 'done';
     state.stage = null;

@@ -1,0 +1,94 @@
+// F2: the Temporal server restarts in the middle of a batch of tasks. Its own dev server (not the
+// run's shared one), with its history in a SQLite file: stopped, then started again on the same
+// file and the same ports. Two worker processes and the API's client must reconnect by themselves,
+// and every task must end `done`, each stage advanced once.
+import { chmod, mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { projectDir } from '../../worker/config.js';
+import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal-dev.js';
+import { createTestEnv, type TestEnv } from '../support/env.js';
+import { freePort } from '../support/ports.js';
+import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
+
+const TASKS = size(3, 10);
+const DOWNTIME_MS = 5000;
+
+describe('F2: the Temporal server restarts mid-batch', () => {
+  let env: TestEnv | undefined;
+  let server: DevServer | undefined;
+  let dataDir: string;
+  let startServer: () => Promise<DevServer>;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(inject('runDir'), 'f2-temporal-'));
+    await chmod(dataDir, 0o755);
+    const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
+    const [grpc, ui, http, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const config = { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal.sqlite', logLevel: 'error' as const, headless: true };
+    startServer = () => startDevServer({ config, dataDir, cliPath: inject('temporalCliPath') });
+    server = await startServer();
+    env = await createTestEnv('f2temporal', { worker: false, heartbeat: '3s', temporal: { address: server.address, namespace: server.namespace } });
+    trackRemote('F2', env);
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+    await server?.stop();
+  });
+
+  it(`${TASKS} tasks all end done across a restart; workers and clients reconnect`, async () => {
+    const s = scenario('F2', 'the Temporal dev server restarts mid-batch (same SQLite file, same ports)');
+    await s.run(async () => {
+      const e = env!;
+      const base = keyBase();
+      const workers = await Promise.all([e.spawnWorker(`f2-${base}-a`), e.spawnWorker(`f2-${base}-b`)]);
+      const keys = Array.from({ length: TASKS }, (_, i) => `F2-${base}-${i}`);
+      for (const key of keys) {
+        expect((await e.api('POST', '/api/tasks', { key, repo: 'demo', title: 'F2 batch', description: '@agent sleep=2' })).status).toBe(202);
+      }
+      // Mid-batch: some work done, agents running.
+      await poll('the batch to be under way', async () => {
+        const views = await Promise.all(keys.map((k) => taskView(e, k).catch(() => null)));
+        const passed = views.filter((v) => v?.events.some((ev) => ev.type === 'stage-passed')).length;
+        const running = views.filter((v) => v?.jobs.some((j) => j.status === 'running')).length;
+        return passed >= Math.ceil(TASKS / 2) && running >= 1;
+      }, 120_000, 250);
+      const before = await Promise.all(keys.map((k) => taskView(e, k)));
+      const stagesBefore = before.reduce((n, v) => n + v.events.filter((ev) => ev.type === 'stage-passed').length, 0);
+
+      await server!.stop();
+      const downAt = Date.now();
+      await sleep(DOWNTIME_MS);
+      server = await startServer();
+      const upAfterMs = Date.now() - downAt;
+
+      const problems: string[] = [];
+      for (const key of keys) {
+        const v = (await e.waitForStatus(key, ['done', 'failed', 'cancelled'], 240_000)) as TaskView;
+        s.rec.trials++;
+        s.outcome(v.task.status);
+        if (v.task.status !== 'done') problems.push(`${key}: ${v.task.status} (${v.task.failureReason ?? ''})`);
+        const violations = stageViolations(v, { expectDone: true, mainSubjects: await subjects(e.remote.path) });
+        s.rec.stagesOnce.of++;
+        if (violations.length === 0) s.rec.stagesOnce.ok++;
+        else problems.push(`${key}: ${violations.join('; ')}; ${explain(v)}`);
+        const orphans = await orphanGroupsAfter(v.jobs.map((j) => j.pid));
+        const worktrees = await worktreesLeft(e, key);
+        s.rec.orphans += orphans.length + worktrees.length;
+        if (orphans.length) problems.push(`${key}: live agent groups ${JSON.stringify(orphans)}`);
+        if (worktrees.length) problems.push(`${key}: worktrees left ${worktrees.join(', ')}`);
+      }
+      // The worker processes lived through it (they were not restarted by anyone).
+      for (const w of workers) {
+        if (w.child.exitCode !== null || w.child.signalCode !== null) problems.push(`worker did not survive the restart: ${w.logFile}:\n${await tail(w.logFile)}`);
+      }
+      s.rec.hookRejections = (await hookRejections(e)).length;
+      const hostLost = (await Promise.all(keys.map((k) => taskView(e, k)))).reduce((n, v) => n + v.events.filter((ev) => ev.type === 'host-lost').length, 0);
+      s.note(`${TASKS} tasks, 2 worker processes; the server was down ${(upAfterMs / 1000).toFixed(1)} s with ${stagesBefore} of ${TASKS * 4} agent stages passed; ${hostLost} host-lost event(s) after the restart.`);
+      s.note('Checks: workflow state survives a server restart (SQLite history), workers and the API client reconnect without a restart of their own, and no stage runs to completion twice.');
+      s.check(problems);
+      expect(s.rec.hookRejections).toBe(0);
+    });
+  });
+});
