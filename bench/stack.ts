@@ -4,7 +4,6 @@
 // clean-up, which runs on success, on failure and on Ctrl-C.
 import { appendFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +16,7 @@ import { projectDir } from '../worker/config.js';
 import { resolveTemporalCli } from '../worker/temporal-cli.js';
 import { readDevConfig, startDevServer } from '../worker/temporal-dev.js';
 import { workflowsPath } from '../worker/worker.js';
+import { freePort } from '../test/support/ports.js';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 export const benchWorkflowsPath = path.join(benchDir, 'workflows.ts');
@@ -84,18 +84,7 @@ export function ownChild(name: string, child: ResultPromise, graceMs = 5000): vo
 
 // --------------------------------------------------------------------------------- helpers
 
-/** A free TCP port on loopback (the kernel picks one; we close it and hand it on). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `fn` every `everyMs` until it returns something truthy; throws naming `what` after `timeoutMs`. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, everyMs = 50): Promise<T> {
