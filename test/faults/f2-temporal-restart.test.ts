@@ -10,7 +10,7 @@ import { projectDir } from '../../worker/config.js';
 import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal-dev.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { freePort } from '../support/ports.js';
-import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
+import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
 
 const TASKS = size(3, 10);
 const DOWNTIME_MS = 5000;
@@ -42,18 +42,8 @@ describe('F2: the Temporal server restarts mid-batch', () => {
     await s.run(async () => {
       const e = env!;
       const base = keyBase();
-      const workers = await Promise.all([e.spawnWorker(`f2-${base}-a`), e.spawnWorker(`f2-${base}-b`)]);
-      const keys = Array.from({ length: TASKS }, (_, i) => `F2-${base}-${i}`);
-      for (const key of keys) {
-        expect((await e.api('POST', '/api/tasks', { key, repo: 'demo', title: 'F2 batch', description: '@agent sleep=2' })).status).toBe(202);
-      }
       // Mid-batch: some work done, agents running.
-      await poll('the batch to be under way', async () => {
-        const views = await Promise.all(keys.map((k) => taskView(e, k).catch(() => null)));
-        const passed = views.filter((v) => v?.events.some((ev) => ev.type === 'stage-passed')).length;
-        const running = views.filter((v) => v?.jobs.some((j) => j.status === 'running')).length;
-        return passed >= Math.ceil(TASKS / 2) && running >= 1;
-      }, 120_000, 250);
+      const { workers, keys } = await startBatchUnderWay(e, 'F2', base, TASKS);
       const before = await Promise.all(keys.map((k) => taskView(e, k)));
       const stagesBefore = before.reduce((n, v) => n + v.events.filter((ev) => ev.type === 'stage-passed').length, 0);
 

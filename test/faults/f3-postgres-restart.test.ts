@@ -23,6 +23,7 @@ import {
   stageViolations,
   subjects,
   tail,
+  startBatchUnderWay,
   taskView,
   trackRemote,
   type TaskView,
@@ -61,17 +62,8 @@ describe('F3: PostgreSQL restarts mid-batch', () => {
     await s.run(async () => {
       const e = env!;
       const base = keyBase();
-      const workers = await Promise.all([e.spawnWorker(`f3-${base}-a`), e.spawnWorker(`f3-${base}-b`)]);
-      const keys = Array.from({ length: TASKS }, (_, i) => `F3-${base}-${i}`);
-      for (const key of keys) {
-        expect((await e.api('POST', '/api/tasks', { key, repo: 'demo', title: 'F3 batch', description: '@agent sleep=2' })).status).toBe(202);
-      }
-      await poll('the batch to be under way', async () => {
-        const views = await Promise.all(keys.map((k) => taskView(e, k).catch(() => null)));
-        const passed = views.filter((v) => v?.events.some((ev) => ev.type === 'stage-passed')).length;
-        const running = views.filter((v) => v?.jobs.some((j) => j.status === 'running')).length;
-        return passed >= Math.ceil(TASKS / 2) && running >= 1;
-      }, 120_000, 250);
+      // Mid-batch: some work done, agents running.
+      const { workers, keys } = await startBatchUnderWay(e, 'F3', base, TASKS);
 
       await pg!.stop();
       const downAt = Date.now();

@@ -294,3 +294,24 @@ export async function tail(file: string, lines = 30): Promise<string> {
 
 /** Unique key bases per run, so keys never collide with another scenario's on the shared server. */
 export const keyBase = () => 100_000 + Math.floor(Math.random() * 800_000);
+
+/**
+ * F2/F3: `n` tasks started on two fresh worker processes, returned once the batch is under way
+ * (half the tasks have passed a stage, and an agent is running): the moment to break something.
+ */
+export async function startBatchUnderWay(e: TestEnv, id: 'F2' | 'F3', base: string | number, n: number) {
+  const prefix = id.toLowerCase();
+  const workers = await Promise.all([e.spawnWorker(`${prefix}-${base}-a`), e.spawnWorker(`${prefix}-${base}-b`)]);
+  const keys = Array.from({ length: n }, (_, i) => `${id}-${base}-${i}`);
+  for (const key of keys) {
+    const res = await e.api('POST', '/api/tasks', { key, repo: 'demo', title: `${id} batch`, description: '@agent sleep=2' });
+    if (res.status !== 202) throw new Error(`${id}: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  }
+  await poll('the batch to be under way', async () => {
+    const views = await Promise.all(keys.map((k) => taskView(e, k).catch(() => null)));
+    const passed = views.filter((v) => v?.events.some((ev) => ev.type === 'stage-passed')).length;
+    const running = views.filter((v) => v?.jobs.some((j) => j.status === 'running')).length;
+    return passed >= Math.ceil(n / 2) && running >= 1;
+  }, 120_000, 250);
+  return { workers, keys };
+}
