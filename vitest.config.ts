@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` needs nothing running; `integration` and `faults` each share one real
-// Temporal dev server and one real PostgreSQL, started once by the global setup.
+// Four projects: `unit` needs nothing running; `integration` and `faults` each share one real
+// Temporal dev server and one real PostgreSQL, started once by the global setup; `workflow` runs on
+// the time-skipping test server.
 export default defineConfig({
   test: {
     projects: [
@@ -33,6 +34,17 @@ export default defineConfig({
           testTimeout: 1_200_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Workflow logic on the time-skipping test server (test/support/time-skipping.ts): each file
+          // starts its own server, so no global setup.
+          name: 'workflow',
+          include: ['test/workflow/**/*.test.ts'],
+          testTimeout: 120_000,
+          // beforeAll may install the test server on first use (~40 s cold; CI installs it beforehand).
+          hookTimeout: 120_000,
         },
       },
     ],

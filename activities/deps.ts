@@ -2,10 +2,9 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { Db } from '../db/client.js';
-import type { PlaneConfig } from '../worker/config.js';
-import type { PipelineConfig, RepoSpec } from '../workflows/types.js';
-import type { Records } from './records.js';
+import type { Records } from '../db/records.js';
+import type { PipelineConfig, RepoSpec } from '../workflows/contracts/index.js';
+import type { PlaneClientConfig } from './adapters/plane-client.js';
 
 export interface ActivityDeps {
   hostId: string;
@@ -15,14 +14,13 @@ export interface ActivityDeps {
   projectDir: string;
   pipeline: PipelineConfig;
   records: Records;
-  db: Db;
   client: Client;
   /** The ms between agent heartbeats (a fraction of the heartbeat timeout). */
   heartbeatEveryMs: number;
   /** SIGTERM → SIGKILL grace when a process group is stopped. */
   killGraceMs: number;
   /** Plane API settings for progress comments; comments are skipped when incomplete. */
-  plane?: Pick<PlaneConfig, 'baseUrl' | 'apiKey' | 'workspaceSlug'>;
+  plane?: PlaneClientConfig;
 }
 
 /** Per-host directories. Worktrees and mirrors belong to one host; logs and artefacts to the task. */

@@ -1,9 +1,28 @@
-// The activity implementations, grouped by the task queue that runs them.
+// The activity implementations, grouped by the task queue that runs them: `shared` on the `orch`
+// queue (any worker), `host` on this host's own queue.
+import type { HostActivities, SharedActivities } from '../workflows/contracts/index.js';
+import { createDeployActivities } from './deploy.js';
 import type { ActivityDeps } from './deps.js';
-import { createHostActivities } from './host.js';
-import { createSharedActivities } from './shared.js';
+import { createForgeActivities } from './forge.js';
+import { createHostActivities } from './host/index.js';
+import { createLockActivities } from './locks.js';
+import { createPlaneActivities } from './plane.js';
+import { createReconcileActivities } from './reconcile.js';
+import { createRecordActivities } from './records.js';
 
-export function createActivities(deps: ActivityDeps) {
-  return { shared: createSharedActivities(deps), host: createHostActivities(deps) };
+export function createActivities(deps: ActivityDeps): { shared: SharedActivities; host: HostActivities } {
+  const shared: SharedActivities = {
+    ...createRecordActivities(deps),
+    ...createLockActivities(deps),
+    ...createForgeActivities(deps),
+    ...createDeployActivities(deps),
+    ...createPlaneActivities({ config: deps.plane }),
+    ...createReconcileActivities(deps),
+  };
+  return { shared, host: createHostActivities(deps) };
 }
+
 export type { ActivityDeps } from './deps.js';
+/** For the worker's start-up sweep of what an earlier incarnation of this host left. */
+export { killRecordedGroups } from './host/kill.js';
+export { reconcileHost } from './reconcile.js';

@@ -3,32 +3,27 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { inArray, isNotNull } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { jobs, tasks } from '../db/schema.js';
-import { isTerminal, taskWorkflowId, type PipelineConfig } from '../workflows/types.js';
-import { getAgent, runningAgents } from './agent-process.js';
+import { TOMBSTONE_MARK } from '../db/records.js';
+import {
+  FEATURE_BRANCH_PREFIX,
+  isTerminal,
+  taskWorkflowId,
+  type HostActivities,
+  type ReconcileActivities,
+} from '../workflows/contracts/index.js';
+import { getAgent, runningAgents } from './adapters/agent-process.js';
+import { copyArtefacts, dropWorktree, listRemoteBranches } from './adapters/git.js';
 import { artefactDir, hostPaths, type ActivityDeps } from './deps.js';
-import { copyArtefacts, dropWorktree, listRemoteBranches } from './git.js';
-import { killRecordedGroups } from './host.js';
-import { TOMBSTONE_MARK } from './records.js';
-import { forgeFor } from './shared.js';
+import { forgeFor } from './forge.js';
+import { killRecordedGroups } from './host/kill.js';
+import { wakeDependentsOf } from './records.js';
 
-export interface ReconcileHostReport {
-  host: string;
-  worktreesRemoved: string[];
-  agentGroupsKilled: number;
-}
-export interface ReconcileBranchesReport {
-  deleted: string[];
-  refused: string[];
-}
-export interface ReconcileTasksReport {
-  /** Rows left non-terminal by a workflow that closed without running its own ending. */
-  closed: { key: string; workflowStatus: string; status: string }[];
-}
+export type ReconcileHostReport = Awaited<ReturnType<HostActivities['reconcileHost']>>;
+export type ReconcileBranchesReport = Awaited<ReturnType<ReconcileActivities['reconcileBranches']>>;
+/** `closed`: rows left non-terminal by a workflow that closed without running its own ending. */
+export type ReconcileTasksReport = Awaited<ReturnType<ReconcileActivities['reconcileTasks']>>;
 
-type Deps = Pick<ActivityDeps, 'client' | 'records' | 'hostId' | 'dataDir' | 'pipeline' | 'killGraceMs'> & { db: Db };
+type Deps = Pick<ActivityDeps, 'client' | 'records' | 'hostId' | 'dataDir' | 'pipeline' | 'killGraceMs'>;
 
 /** Is the task with this natural key over? Unknown keys with no running workflow are over too. */
 export async function taskIsOver(d: Pick<Deps, 'client' | 'records'>, key: string): Promise<boolean> {
@@ -87,7 +82,7 @@ export async function reconcileBranches(d: Deps): Promise<ReconcileBranchesRepor
   for (const repo of Object.values(d.pipeline.repos)) {
     const forge = forgeFor(repo, hostPaths(d).mirrors);
     for (const branch of await listRemoteBranches(repo.remote)) {
-      const key = branch.slice('orch/'.length);
+      const key = branch.slice(FEATURE_BRANCH_PREFIX.length);
       if (!(await taskIsOver(d, key))) continue;
       try {
         await forge.deleteBranch({ branch, defaultBranch: repo.defaultBranch, protectedBranches: repo.protectedBranches });
@@ -103,29 +98,39 @@ export async function reconcileBranches(d: Deps): Promise<ReconcileBranchesRepor
 /** Rows still `queued`/`running` whose workflow closed without its own ending (e.g. terminated). */
 export async function reconcileTasks(d: Deps): Promise<ReconcileTasksReport> {
   const report: ReconcileTasksReport = { closed: [] };
-  const open = await d.db.select().from(tasks).where(inArray(tasks.status, ['queued', 'running']));
-  for (const row of open) {
-    let status: string;
+  const statusOf = async (workflowId: string, runId?: string) => {
     try {
-      status = (await d.client.workflow.getHandle(row.workflowId, row.runId ?? undefined).describe()).status.name;
+      return (await d.client.workflow.getHandle(workflowId, runId).describe()).status.name;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
-      status = 'NOT_FOUND';
+      return 'NOT_FOUND';
     }
+  };
+  for (const row of await d.records.activeTasks()) {
+    let status = await statusOf(row.workflowId, row.runId ?? undefined);
+    // The recorded run continued as new (a long dependency wait): its chain's latest run decides.
+    // While the row is active no other task holds its key, so the latest run is this task's.
+    if (status === 'CONTINUED_AS_NEW') status = await statusOf(row.workflowId);
     if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') continue;
     const next = status === 'FAILED' || status === 'TIMED_OUT' ? 'failed' : 'cancelled';
     const now = new Date();
     const failureReason = `workflow ${status.toLowerCase()} without running its own ending; cleaned up by reconcile`;
     await d.records.cancelJobs(row.id);
-    if (next === 'cancelled') await d.records.tombstone(row.id, { status: next, failureReason, finishedAt: now, cancelledAt: now });
-    else await d.records.setTaskState(row.id, { status: next, failureReason, finishedAt: now });
+    if (next === 'cancelled') {
+      await d.records.tombstone(row.id, { status: next, failureReason, finishedAt: now, cancelledAt: now });
+      // Its workflow cannot wake the tasks waiting for it any more: this sweep does.
+      await wakeDependentsOf(d, row.key);
+    } else await d.records.setTaskState(row.id, { status: next, failureReason, finishedAt: now });
     report.closed.push({ key: row.key, workflowStatus: status, status: next });
   }
   return report;
 }
 
-/** Hosts that ran jobs for tasks that are not done with cleanly: where orphans could be. */
-export async function knownHosts(d: Pick<Deps, 'db'>): Promise<string[]> {
-  const rows = await d.db.selectDistinct({ host: jobs.host }).from(jobs).where(isNotNull(jobs.host));
-  return rows.map((r) => r.host!);
+export function createReconcileActivities(deps: Deps): ReconcileActivities {
+  return {
+    // Every host that ever ran a job: where orphans could be.
+    knownHosts: () => deps.records.jobHosts(),
+    reconcileBranches: () => reconcileBranches(deps),
+    reconcileTasks: () => reconcileTasks(deps),
+  };
 }

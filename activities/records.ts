@@ -1,221 +1,79 @@
-// Task, job and event records in PostgreSQL. Every write is idempotent under activity retry.
-import { and, desc, eq, inArray, like, or, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { jobs, taskEvents, tasks, type Task } from '../db/schema.js';
-import type { JobStatus, TaskInput, TaskStatus } from '../workflows/types.js';
+// The record activities: the task's rows in PostgreSQL (db/records.ts), written from the workflow.
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { dependencyEndedSignal, type RecordActivities, type TaskPatch } from '../workflows/contracts/index.js';
+import { activityKey, repoSpec, type ActivityDeps } from './deps.js';
 
-export const TOMBSTONE_MARK = '#cancelled-';
-/** `ORCH-90#cancelled-<id>` → `ORCH-90`. */
-export const untombstone = (key: string): string => key.split(TOMBSTONE_MARK)[0] ?? key;
+/** The contract's ISO strings as the row's dates. */
+const toDates = (patch: TaskPatch) => ({
+  ...(patch.stage !== undefined && { stage: patch.stage }),
+  ...(patch.runId !== undefined && { runId: patch.runId }),
+  ...(patch.status !== undefined && { status: patch.status }),
+  ...(patch.failureReason !== undefined && { failureReason: patch.failureReason }),
+  ...(patch.cancelRequestedAt && { cancelRequestedAt: new Date(patch.cancelRequestedAt) }),
+  ...(patch.cancelledAt && { cancelledAt: new Date(patch.cancelledAt) }),
+  ...(patch.finishedAt && { finishedAt: new Date(patch.finishedAt) }),
+});
 
-/**
- * Retries a record write through a short database outage (doubling from 250 ms, at most 5 s apart,
- * for `budgetMs`). For writes inside a long activity, where failing would cost the activity itself.
- */
-export async function persist<T>(fn: () => Promise<T>, signal?: AbortSignal, budgetMs = 120_000): Promise<T> {
-  const deadline = Date.now() + budgetMs;
-  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+/** Signals `dependencyEnded` to the running tasks that wait for `key`; returns how many were reached. */
+export async function wakeDependentsOf({ records, client }: Pick<ActivityDeps, 'records' | 'client'>, key: string): Promise<number> {
+  // A retry may signal a waiter twice: harmless, the waiter only re-reads the records.
+  let signalled = 0;
+  for (const waiter of await records.activeDependentsOf(key)) {
     try {
-      return await fn();
+      // No run id: a waiter that continued-as-new is reached in its current run.
+      await client.workflow.getHandle(waiter.workflowId).signal(dependencyEndedSignal, { key });
+      signalled++;
     } catch (err) {
-      if (err instanceof UnknownTaskError || signal?.aborted || Date.now() + delay > deadline) throw err;
-      await new Promise((r) => setTimeout(r, delay));
+      // Closed (or never started): nobody is waiting there any more.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
   }
+  return signalled;
 }
 
-export class UnknownTaskError extends Error {
-  override name = 'UnknownTaskError';
-}
-
-export function createRecords(db: Db) {
-  async function taskByKey(key: string): Promise<Task | undefined> {
-    const [row] = await db.select().from(tasks).where(eq(tasks.key, key)).limit(1);
-    return row;
-  }
-
-  async function requireTask(key: string): Promise<Task> {
-    const row = await taskByKey(key);
-    if (!row) throw new UnknownTaskError(`no task with key ${key}`);
-    return row;
-  }
-
-  /** The live row of a key, else its newest tombstone (`KEY#cancelled-…`): what "task KEY" means to an operator. */
-  async function findByKey(key: string): Promise<Task | null> {
-    const live = await taskByKey(key);
-    if (live) return live;
-    const [dead] = await db
-      .select()
-      .from(tasks)
-      .where(like(tasks.key, `${key}${TOMBSTONE_MARK}%`))
-      .orderBy(desc(tasks.createdAt))
-      .limit(1);
-    return dead ?? null;
-  }
-
+export function createRecordActivities(deps: Pick<ActivityDeps, 'pipeline' | 'records' | 'client'>): RecordActivities {
+  const { pipeline, records, client } = deps;
   return {
-    taskByKey,
-    findByKey,
-    requireTask,
-
-    /** Creates the task row, or adopts it for this run (a retried activity, or a row the API pre-created). */
-    async upsertTask(input: TaskInput & { workflowId: string; runId: string }): Promise<Task> {
-      const values = {
-        key: input.key,
-        repo: input.repo,
-        title: input.title,
-        description: input.description ?? null,
-        planeIssueId: input.planeIssueId ?? null,
-        planeProjectId: input.planeProjectId ?? null,
-        workflowId: input.workflowId,
-        runId: input.runId,
-        status: 'running' as const,
+    async planPipeline(repo) {
+      return {
+        repo: repoSpec(pipeline, repo),
+        stages: pipeline.stages,
+        attemptsPerStage: pipeline.attemptsPerStage,
+        timeouts: pipeline.timeouts,
       };
-      const [row] = await db
-        .insert(tasks)
-        .values(values)
-        .onConflictDoUpdate({
-          target: tasks.key,
-          set: { runId: input.runId, workflowId: input.workflowId, status: 'running', updatedAt: new Date() },
-          // Never resurrect a finished task row.
-          setWhere: sql`${tasks.status} in ('queued','running')`,
-        })
-        .returning();
-      return row ?? (await requireTask(input.key));
     },
 
-    async setTaskState(
-      taskId: string,
-      patch: Partial<{
-        stage: string | null;
-        runId: string;
-        status: TaskStatus;
-        failureReason: string | null;
-        cancelRequestedAt: Date;
-        cancelledAt: Date;
-        finishedAt: Date;
-      }>,
-    ): Promise<void> {
-      const res = await db.update(tasks).set(patch).where(eq(tasks.id, taskId)).returning({ id: tasks.id });
-      if (res.length === 0) throw new UnknownTaskError(`no task with id ${taskId}`);
+    async recordTask(input) {
+      repoSpec(pipeline, input.repo);
+      const row = await records.upsertTask(input);
+      return { taskId: row.id };
     },
 
-    /**
-     * Frees the natural keys of a cancelled task so that a later start of the same work item begins
-     * from scratch. The original is recoverable: everything before `#cancelled-`.
-     */
-    async tombstone(taskId: string, patch: { status?: 'cancelled'; cancelledAt?: Date; finishedAt?: Date; failureReason?: string } = {}) {
-      const [row] = await db.select().from(tasks).where(eq(tasks.id, taskId)).limit(1);
-      if (!row) throw new UnknownTaskError(`no task with id ${taskId}`);
-      const suffix = `${TOMBSTONE_MARK}${row.id}`;
-      const tombstoned = row.key.includes(TOMBSTONE_MARK);
-      // One statement: nobody sees the task `cancelled` with its keys still taken.
-      const [updated] = await db
-        .update(tasks)
-        .set({
-          ...patch,
-          ...(!tombstoned && { key: `${row.key}${suffix}`, planeIssueId: row.planeIssueId ? `${row.planeIssueId}${suffix}` : null }),
-        })
-        .where(eq(tasks.id, row.id))
-        .returning();
-      return { key: updated!.key, planeIssueId: updated!.planeIssueId };
+    async updateTask(taskId, patch) {
+      await records.setTaskState(taskId, toDates(patch));
     },
 
-    /** Status of each key: the live row, or the newest tombstoned one. Missing keys are absent. */
-    async statusesOf(keys: string[]): Promise<Record<string, TaskStatus>> {
-      if (keys.length === 0) return {};
-      const rows = await db
-        .select({ key: tasks.key, status: tasks.status })
-        .from(tasks)
-        .where(or(inArray(tasks.key, keys), ...keys.map((k) => like(tasks.key, `${k}${TOMBSTONE_MARK}%`))));
-      const out: Record<string, TaskStatus> = {};
-      for (const r of rows) {
-        const k = untombstone(r.key);
-        // A live row wins over tombstones of earlier runs.
-        if (r.key === k || out[k] === undefined) out[k] = r.status;
-      }
-      return out;
+    async recordEvent(e) {
+      await records.recordEvent({ ...e, dedupeKey: activityKey() });
     },
 
-    async startJob(j: {
-      taskId: string;
-      stage: string;
-      attempt: number;
-      activityKey: string;
-      host: string;
-      pid: number | null;
-      logFile: string;
-    }): Promise<void> {
-      await db
-        .insert(jobs)
-        .values({
-          taskId: j.taskId,
-          stage: j.stage,
-          attempt: j.attempt,
-          activityKey: j.activityKey,
-          status: 'running',
-          host: j.host,
-          pid: j.pid,
-          logFile: j.logFile,
-          startedAt: new Date(),
-        })
-        .onConflictDoUpdate({
-          target: jobs.activityKey,
-          set: { host: j.host, pid: j.pid, logFile: j.logFile, status: 'running', startedAt: new Date(), endedAt: null },
-          // A cancelled job is terminal: never requeued, never restarted.
-          setWhere: sql`${jobs.status} <> 'cancelled'`,
-        });
+    async finishJob(e) {
+      await records.finishJob(e.activityKey, e.status, { detail: e.detail, supersede: e.supersede });
     },
 
-    /** Ends a job. A job that is already terminal keeps its status (cancelled wins over a late failure). */
-    async finishJob(activityKey: string, status: JobStatus, f: { exitCode?: number | null; detail?: string; supersede?: boolean } = {}) {
-      const from: JobStatus[] = f.supersede ? ['queued', 'running', 'done'] : ['queued', 'running'];
-      await db
-        .update(jobs)
-        .set({ status, detail: f.detail ?? null, endedAt: new Date(), ...(f.exitCode !== undefined && { exitCode: f.exitCode }) })
-        .where(and(eq(jobs.activityKey, activityKey), inArray(jobs.status, from)));
+    async dependencyStatuses(keys) {
+      return records.statusesOf(keys);
     },
 
-    /** Marks every non-terminal job of the task `cancelled`. Returns how many changed. */
-    async cancelJobs(taskId: string): Promise<number> {
-      const res = await db
-        .update(jobs)
-        .set({ status: 'cancelled', endedAt: new Date(), detail: 'cancelled by STOP' })
-        .where(and(eq(jobs.taskId, taskId), inArray(jobs.status, ['queued', 'running'])))
-        .returning({ id: jobs.id });
-      return res.length;
+    wakeDependents: (key) => wakeDependentsOf(deps, key),
+
+    async cancelJobs(taskId) {
+      const n = await records.cancelJobs(taskId);
+      return { step: 'cancel-jobs', ok: true, detail: `${n} job(s) cancelled` };
     },
 
-    /** Jobs left `running` on a host, e.g. by an earlier incarnation of this worker. */
-    async runningJobsOnHost(host: string) {
-      return db
-        .select({ activityKey: jobs.activityKey, pid: jobs.pid, taskId: jobs.taskId, taskKey: tasks.key })
-        .from(jobs)
-        .innerJoin(tasks, eq(tasks.id, jobs.taskId))
-        .where(and(eq(jobs.host, host), eq(jobs.status, 'running')));
-    },
-
-    async jobsOf(taskId: string) {
-      return db.select().from(jobs).where(eq(jobs.taskId, taskId)).orderBy(jobs.createdAt);
-    },
-
-    async recordEvent(e: {
-      taskId: string;
-      type: string;
-      stage?: string | null;
-      detail?: Record<string, unknown>;
-      dedupeKey: string;
-    }): Promise<void> {
-      await db
-        .insert(taskEvents)
-        .values({ taskId: e.taskId, type: e.type, stage: e.stage ?? null, detail: e.detail ?? null, dedupeKey: e.dedupeKey })
-        .onConflictDoNothing({ target: taskEvents.dedupeKey });
-    },
-
-    async eventsOf(taskId: string) {
-      return db.select().from(taskEvents).where(eq(taskEvents.taskId, taskId)).orderBy(taskEvents.id);
+    async markCancelled(taskId, at) {
+      return records.tombstone(taskId, { status: 'cancelled', cancelledAt: new Date(at), finishedAt: new Date(at) });
     },
   };
 }
-
-export type Records = ReturnType<typeof createRecords>;

@@ -15,14 +15,17 @@
 // `processing` after `stuckMs` (default 5 min) is counted as `processing`: its handler died.
 //
 // Temporal's own runtime metrics (task slots, poll latencies, …) are served by each worker on
-// ORCH_WORKER_METRICS_ADDRESS (see worker/main.ts), not here.
+// ORCH_WORKER_METRICS_ADDRESS (see worker/main.ts), not here. The reads are in api/metrics-records.ts.
 import type { RequestHandler } from 'express';
-import type postgres from 'postgres';
+import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Logger } from '../worker/log.js';
+import type { Db } from '../db/client.js';
+import { TASK_STATUSES } from '../workflows/contracts/index.js';
+import { createMetricsRecords, type EventRow } from './metrics-records.js';
+import { DELIVERY_OUTCOMES } from './plane/outcome.js';
 
 export interface ApiMetricsOptions {
-  sql: postgres.Sql;
+  db: Db;
   log?: Pick<Logger, 'warn'>;
   /** Also export the API process's own metrics (CPU, memory, event loop): `orch_api_process_*`, `orch_api_nodejs_*`. */
   processMetrics?: boolean;
@@ -48,44 +51,16 @@ export interface ApiMetrics {
 }
 
 /** `webhook_deliveries.outcome` is `started`, `ignored: <why>`, `rejected: <error>`, …: its family is the part before the colon. */
-export const WEBHOOK_OUTCOME_FAMILIES = ['started', 'stop-signalled', 'ignored', 'duplicate', 'rejected', 'error', 'processing'] as const;
 export function webhookOutcomeFamily(outcome: string): string {
   const family = outcome.split(':', 1)[0]!.trim();
-  return (WEBHOOK_OUTCOME_FAMILIES as readonly string[]).includes(family) ? family : 'other';
+  return (DELIVERY_OUTCOMES as readonly string[]).includes(family) ? family : 'other';
 }
 
-const TASK_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 /** Label values that come from data (stage and step names) are capped: a runaway config cannot explode the series count. */
 const MAX_LABEL_VALUES = 64;
 
-interface EventRow {
-  id: number;
-  type: string;
-  stage: string | null;
-  detail: Record<string, unknown> | null;
-  created_at: Date | string;
-  young: boolean;
-  /** stage-passed: when the stage's first agent attempt of this run started. */
-  stage_started_at: Date | string | null;
-  /** merge-finished / deploy-finished: the matching *-started event. */
-  step_started_at: Date | string | null;
-  /** cancelled: when the STOP reached the workflow. */
-  stop_requested_at: string | null;
-  task_cancel_requested_at: Date | string | null;
-  /** cancelled: when the agent run that the STOP killed ended (its job row). */
-  agent_killed_at: Date | string | null;
-}
-
-interface DeliveryRow {
-  id: number;
-  source: string;
-  outcome: string;
-  young: boolean;
-  stuck: boolean;
-}
-
 export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
-  const { sql } = o;
+  const records = createMetricsRecords(o.db);
   const settleMs = o.settleMs ?? 2000;
   const stuckMs = o.stuckMs ?? 5 * 60_000;
   const batch = o.batch ?? 1000;
@@ -189,23 +164,19 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   let cursors: { events: number; deliveries: number } | null = null;
 
   async function initialCursors() {
-    if (o.fromStart) return { events: 0, deliveries: 0 };
-    const [row] = await sql<{ events: string | null; deliveries: string | null }[]>`
-      select (select max(id) from task_events where created_at < ${processStartedAt.toISOString()}::timestamptz) as events,
-             (select max(id) from webhook_deliveries where received_at < ${processStartedAt.toISOString()}::timestamptz) as deliveries`;
-    return { events: Number(row?.events ?? 0), deliveries: Number(row?.deliveries ?? 0) };
+    return o.fromStart ? { events: 0, deliveries: 0 } : records.lastIdsBefore(processStartedAt);
   }
 
   function countEvent(e: EventRow) {
     switch (e.type) {
       case 'stage-passed': {
-        const s = seconds(e.stage_started_at, e.created_at);
+        const s = seconds(e.stageStartedAt, e.createdAt);
         if (s !== null) stageDuration.observe({ stage: stageLabel(e.stage) }, s);
         break;
       }
       case 'merge-finished':
       case 'deploy-finished': {
-        const s = seconds(e.step_started_at, e.created_at);
+        const s = seconds(e.stepStartedAt, e.createdAt);
         if (s !== null) stageDuration.observe({ stage: stageLabel(e.type === 'merge-finished' ? 'merge' : 'deploy') }, s);
         break;
       }
@@ -220,10 +191,10 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
         break;
       case 'cancelled': {
         finished.inc({ status: 'cancelled' });
-        const requested = e.stop_requested_at ?? e.task_cancel_requested_at;
-        const s = seconds(requested, e.created_at);
+        const requested = e.stopRequestedAt ?? e.taskCancelRequestedAt;
+        const s = seconds(requested, e.createdAt);
         if (s !== null) stopLatency.observe(s);
-        const k = seconds(requested, e.agent_killed_at);
+        const k = seconds(requested, e.agentKilledAt);
         if (k !== null) killLatency.observe(k);
         break;
       }
@@ -234,47 +205,8 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     }
   }
 
-  async function readEvents(after: number): Promise<EventRow[]> {
-    return sql<EventRow[]>`
-      select e.id::int as id, e.type, e.stage, e.detail, e.created_at,
-             e.created_at > now() - make_interval(secs => ${settleMs / 1000}) as young,
-             case when e.type = 'stage-passed' then (
-               select min(j.started_at) from jobs j
-               where j.task_id = e.task_id and j.stage = e.stage
-                 and j.activity_key like split_part(e.dedupe_key, '/', 1) || '/%'
-             ) end as stage_started_at,
-             case when e.type in ('merge-finished', 'deploy-finished') then (
-               select s.created_at from task_events s
-               where s.task_id = e.task_id and s.id < e.id
-                 and s.type = case e.type when 'merge-finished' then 'merge-started' else 'deploy-started' end
-               order by s.id desc limit 1
-             ) end as step_started_at,
-             case when e.type = 'cancelled' then (
-               select s.detail->>'requestedAt' from task_events s
-               where s.task_id = e.task_id and s.id < e.id and s.type = 'stop-requested'
-               order by s.id desc limit 1
-             ) end as stop_requested_at,
-             case when e.type = 'cancelled' then t.cancel_requested_at end as task_cancel_requested_at,
-             case when e.type = 'cancelled' then (
-               select max(j.ended_at) from jobs j
-               where j.task_id = e.task_id and j.status = 'cancelled' and j.detail = 'stopped'
-             ) end as agent_killed_at
-      from task_events e join tasks t on t.id = e.task_id
-      where e.id > ${after}
-      order by e.id
-      limit ${batch}`;
-  }
-
-  async function readDeliveries(after: number): Promise<DeliveryRow[]> {
-    return sql<DeliveryRow[]>`
-      select id::int as id, source, outcome,
-             received_at > now() - make_interval(secs => ${settleMs / 1000}) as young,
-             received_at < now() - make_interval(secs => ${stuckMs / 1000}) as stuck
-      from webhook_deliveries
-      where id > ${after}
-      order by id
-      limit ${batch}`;
-  }
+  const readEvents = (after: number) => records.eventsAfter(after, { limit: batch, settleMs });
+  const readDeliveries = (after: number) => records.deliveriesAfter(after, { limit: batch, settleMs, stuckMs });
 
   /** Counts rows in id order up to the first one that is not ready, moving the cursor past each row it counts. */
   async function drain<R extends { id: number }>(
@@ -313,12 +245,9 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     cursorGauge.set({ table: 'task_events' }, c.events);
     cursorGauge.set({ table: 'webhook_deliveries' }, c.deliveries);
 
-    const byStatus = await sql<{ status: string; n: number; stop_pending: number }[]>`
-      select status, count(*)::int as n,
-             count(*) filter (where cancel_requested_at is not null and status in ('queued', 'running'))::int as stop_pending
-      from tasks group by status`;
+    const byStatus = await records.tasksByStatus();
     for (const s of TASK_STATUSES) tasksGauge.set({ status: s }, byStatus.find((r) => r.status === s)?.n ?? 0);
-    stopPending.set(byStatus.reduce((n, r) => n + r.stop_pending, 0));
+    stopPending.set(byStatus.reduce((n, r) => n + r.stopPending, 0));
     lastRefresh.set(Date.now() / 1000);
   }
 

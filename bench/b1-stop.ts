@@ -4,12 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { durationToMs } from '../workflows/duration.js';
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import { tsMs } from './b2-crash.js';
 import { cancelSeenAt, readyAt, stampedAt } from './activities.js';
 import { startBenchWorker } from './baseline.js';
 import { createOrchEnv, pipelineYaml, stampAgentPath } from './orch-env.js';
-import { nowMs, say, until, type Stack } from './stack.js';
+import { until } from '../worker/harness/until.js';
+import { nowMs, say, type Stack } from './stack.js';
 import { fmtMs, fmtRatio, median, summarize, type Summary } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 import { floorWorkflow, goSignal, naiveWorkflow, stopSignal } from './workflows.js';
@@ -53,8 +54,8 @@ const settle = () => sleep(200 + Math.random() * 1000);
 export async function runB1(stack: Stack, o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const n = o.quick ? 10 : 100;
-  const heartbeatMs = durationToMs(HEARTBEAT);
-  // orch's own choice (worker/worker.ts): a beat every heartbeat/4, at most 5 s.
+  const heartbeatMs = msToNumber(HEARTBEAT);
+  // orch's own choice (worker/workers.ts): a beat every heartbeat/4, at most 5 s.
   const beatEveryMs = Math.max(200, Math.min(5000, Math.floor(heartbeatMs / 4)));
 
   // ---- orch: the real API, the real task workflow, the real agent runner ----------------------

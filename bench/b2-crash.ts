@@ -2,9 +2,10 @@
 // is SIGKILLed; how long until the stage runs again on the live worker.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { durationToMs } from '../workflows/duration.js';
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import { createOrchEnv, pipelineYaml, stampAgentPath, type WorkerProcess } from './orch-env.js';
-import { nowMs, say, until, type Stack } from './stack.js';
+import { until } from '../worker/harness/until.js';
+import { nowMs, say, type Stack } from './stack.js';
 import { fmtMs, summarize, type Summary } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
@@ -45,7 +46,7 @@ async function crashTimeline(client: Client, workflowId: string, victimPid: numb
 export async function runB2(stack: Stack, o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const n = o.quick ? 3 : 10;
-  const heartbeatMs = durationToMs(HEARTBEAT);
+  const heartbeatMs = msToNumber(HEARTBEAT);
   const env = await createOrchEnv(stack, {
     name: 'b2',
     pipeline: (p) =>
@@ -148,7 +149,7 @@ export async function runB2(stack: Stack, o: BenchOptions): Promise<BenchResult>
     targets: [{ id: 'P2', goal: `max ≤ heartbeat timeout + 5 s = ${fmtMs(limit)}`, measured: `max ${fmtMs(sj.max)} (p50 ${fmtMs(sj.p50)})`, pass: sj.max <= limit }],
     method: [
       `- Pipeline: one agent stage, agent \`bench/agents/sigterm-stamp.mjs\` (sleeps until signalled), heartbeat timeout **${HEARTBEAT}**; orch's worker beats every ${heartbeatMs / 4} ms.`,
-      '- Two worker processes, `node --import tsx worker/main.ts` with the environment `test/support/env.ts` gives its spawned workers (DATABASE_URL, TEMPORAL_ADDRESS, ORCH_CONFIG, ORCH_DATA_DIR, ORCH_HOST_ID, ORCH_TASK_QUEUE, ORCH_WORKFLOW_BUNDLE); the API is in the bench process.',
+      '- Two worker processes, `node --import tsx worker/main.ts` with the environment `worker/harness/instance.ts` gives its spawned workers (DATABASE_URL, TEMPORAL_ADDRESS, ORCH_CONFIG, ORCH_DATA_DIR, ORCH_HOST_ID, ORCH_TASK_QUEUE, ORCH_WORKFLOW_BUNDLE); the API is in the bench process.',
       `- Each of the ${n} trials: start a task, wait for its job row \`running\` and the agent's ready stamp, wait a random 0–${heartbeatMs / 4} ms (a random point of the beat cycle), **t0** = just before \`SIGKILL\` of the worker named in the job row; **t1** = \`started_at\` of the new \`jobs\` row on the live worker (written right after the agent is spawned). Also recorded: the new agent's own start stamp, the \`ActivityTaskTimedOut\` event time from the workflow history (detection), and when the dead worker's agent got SIGTERM from its guard.`,
       '- Then the task is STOPped (its agent now runs on the survivor), and a fresh worker process replaces the dead one, so every trial starts with two workers.',
     ].join('\n'),

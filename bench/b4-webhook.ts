@@ -1,5 +1,5 @@
 // B4 webhook ack latency at 200 req/s: open-loop, Plane-signed, mixed deliveries against the real API
-// process (`api/main.ts` with PLANE_WEBHOOK_SECRET set); then no duplicate workflow may exist.
+// process (`worker/api-main.ts` with PLANE_WEBHOOK_SECRET set); then no duplicate workflow may exist.
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -7,11 +7,15 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import pLimit from 'p-limit';
-import { projectDir } from '../worker/config.js';
-import { botActor, demoStates, humanActor, planeDelivery, planeIssuePayload, signPlane, type PlaneStateRef } from '../test/support/plane.js';
+import { projectDir } from '../worker/config/project-dir.js';
+import { entryArgs } from '../worker/entry-points.js';
+import { botActor, demoStates, humanActor, planeIssuePayload, type PlaneStateRef } from '../bin/plane-payload.js';
+import { planeDelivery, signPlane } from '../workflows/contracts/plane-wire.js';
 import { startTreeCpu } from './load.js';
 import { createOrchEnv, pipelineYaml, stampAgentPath } from './orch-env.js';
-import { freePort, nowMs, ownChild, say, until, type Stack } from './stack.js';
+import { freePort } from '../worker/harness/free-port.js';
+import { until } from '../worker/harness/until.js';
+import { nowMs, ownChild, say, type Stack } from './stack.js';
 import { fmtMs, summarize } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 
@@ -197,7 +201,7 @@ export async function runB4(stack: Stack, o: BenchOptions): Promise<BenchResult>
   // The real API process, as `npm run api` runs it (LOG_LEVEL=info: one log line per delivery, to a file).
   const port = await freePort();
   const apiLog = path.join(env.dir, 'api.log');
-  const child = execa(process.execPath, ['--import', 'tsx', path.join(projectDir, 'api/main.ts')], {
+  const child = execa(process.execPath, entryArgs('api'), {
     env: env.processEnv({
       HOST: '127.0.0.1',
       PORT: String(port),
@@ -319,7 +323,7 @@ export async function runB4(stack: Stack, o: BenchOptions): Promise<BenchResult>
       },
     ],
     method: [
-      `- The real API process (\`node --import tsx api/main.ts\`, what \`npm run api\` runs) with \`PLANE_WEBHOOK_SECRET\`, \`PLANE_BOT_USER_ID\` and the shipped \`plane-projects.yaml\`, its own database, \`LOG_LEVEL=info\` (one log line per delivery, to a file). The load generator is the bench process, so it does not share the API's event loop.`,
+      `- The real API process (\`node --import tsx worker/api-main.ts\`, what \`npm run api\` runs) with \`PLANE_WEBHOOK_SECRET\`, \`PLANE_BOT_USER_ID\` and the shipped \`plane-projects.yaml\`, its own database, \`LOG_LEVEL=info\` (one log line per delivery, to a file). The load generator is the bench process, so it does not share the API's event loop.`,
       '- No worker serves the task queue: the webhook\'s job ends when the workflow is durably started (and the check below only needs the starts), so the server is not also busy running 200+ pipelines. The workflows are terminated afterwards.',
       `- Open loop: the whole schedule is built and signed beforehand (bodies are Python-\`json.dumps\` bytes signed with HMAC-SHA256 like Plane's sender, via \`test/support/plane.ts\`), then every delivery is fired at its planned time without waiting for earlier answers; latency is measured from the **planned** send time to the end of the answer, so a late sender cannot hide queueing. ${warmupMs / 1000} s of warm-up (not counted) precede ${measureMs / 1000} s of measurement, ${RATE} deliveries/s on average (random times within each 100 ms).`,
       `- Every 100 ms: ${MIX.filter(([k]) => k !== 'twin').map(([k, c]) => `${k === 'start' ? `${c} start (a distinct work item moved to *To Analyse*) + its \`state_id\` twin 2–27 ms later` : `${c} ${k}`}`).join(', ')}. *replay* = an earlier start's exact body with a new \`X-Plane-Delivery\` (Plane's retry); *ignored-state* = moves to Backlog / In Progress / Done; *other-field* = \`priority\`/\`name\`/\`assignees\` changes; *bad-signature* = wrong secret, body altered after signing, or no signature (401); *echo* = the bot user as actor moving an item to *To Analyse*; *other-event* = \`issue_comment\`/\`project\`/\`cycle\` events.`,

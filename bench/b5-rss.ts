@@ -3,9 +3,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { isGroupAlive } from '../activities/process-tree.js';
+import { isGroupAlive } from '../activities/adapters/process-tree.js';
 import { createOrchEnv, pipelineYaml } from './orch-env.js';
-import { nowMs, say, until, type Stack } from './stack.js';
+import { until } from '../worker/harness/until.js';
+import { nowMs, say, type Stack } from './stack.js';
 import { fmtMiB, fmtMs } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 

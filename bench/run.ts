@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { projectDir } from '../worker/config.js';
+import { projectDir } from '../worker/config/project-dir.js';
 import { runB1 } from './b1-stop.js';
 import { runB2 } from './b2-crash.js';
 import { runB3 } from './b3-overhead.js';

@@ -10,13 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
-import type { ResultPromise } from 'execa';
-import { startEmbeddedPostgres } from '../db/embedded.js';
-import { projectDir } from '../worker/config.js';
-import { resolveTemporalCli } from '../worker/temporal-cli.js';
-import { readDevConfig, startDevServer } from '../worker/temporal-dev.js';
-import { workflowsPath } from '../worker/worker.js';
-import { freePort } from '../test/support/ports.js';
+import { execa, type ResultPromise } from 'execa';
+import { quietBundleLogger, startServers } from '../worker/harness/servers.js';
 
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 export const benchWorkflowsPath = path.join(benchDir, 'workflows.ts');
@@ -84,19 +79,6 @@ export function ownChild(name: string, child: ResultPromise, graceMs = 5000): vo
 
 // --------------------------------------------------------------------------------- helpers
 
-export { freePort };
-
-/** Polls `fn` every `everyMs` until it returns something truthy; throws naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 /** Wall-clock ms with sub-ms resolution; the same expression the bench agents stamp with. */
 export const nowMs = () => performance.timeOrigin + performance.now();
 
@@ -147,55 +129,39 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
   });
 
-  const temporalCliPath = await resolveTemporalCli({ log: say });
-  const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
-  const [grpc, ui, http, metrics, pgPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   say('starting the Temporal dev server, PostgreSQL, and bundling the workflows…');
-  const quietBundleLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => say(m), log() {} } as never;
   const t0 = performance.now();
-  const [serverR, pgR, orchBundleR, benchBundleR] = await Promise.allSettled([
-    startDevServer({
-      // The file-backed SQLite store with the checked-in pragmas: what `npm start` runs, not the in-memory store.
-      config: { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal/temporal.sqlite', logLevel: 'error', headless: true },
-      dataDir: runDir,
-      cliPath: temporalCliPath,
-    }),
-    startEmbeddedPostgres({ dataDir: runDir, port: pgPort }),
-    bundleWorkflowCode({ workflowsPath, logger: quietBundleLogger }),
-    bundleWorkflowCode({ workflowsPath: benchWorkflowsPath, logger: quietBundleLogger }),
+  const [serversR, benchBundleR] = await Promise.allSettled([
+    // The file-backed SQLite store with the checked-in pragmas: what `npm start` runs, not the in-memory store.
+    startServers({ runDir, what: 'bench set-up', temporalDbFile: 'temporal/temporal.sqlite', headless: true, log: say }),
+    bundleWorkflowCode({ workflowsPath: benchWorkflowsPath, logger: quietBundleLogger(say) }),
   ] as const);
-  if (serverR.status === 'fulfilled') defer('stop the Temporal dev server', () => serverR.value.stop());
-  if (pgR.status === 'fulfilled') defer('stop PostgreSQL', () => pgR.value.stop());
-  const failed = [serverR, pgR, orchBundleR, benchBundleR].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length) throw new AggregateError(failed.map((f) => f.reason), `bench set-up failed: ${failed.map((f) => (f.reason as Error).message).join('; ')}`);
-  const server = (serverR as PromiseFulfilledResult<Awaited<ReturnType<typeof startDevServer>>>).value;
-  const pg = (pgR as PromiseFulfilledResult<Awaited<ReturnType<typeof startEmbeddedPostgres>>>).value;
+  if (serversR.status === 'fulfilled') defer('stop the Temporal dev server and PostgreSQL', () => serversR.value.stop());
+  if (serversR.status === 'rejected') throw serversR.reason;
+  if (benchBundleR.status === 'rejected') throw new Error(`bench set-up failed: ${(benchBundleR.reason as Error).message}`);
+  const servers = serversR.value;
+  const { temporal: server, postgres: pg } = servers;
   if (!server.owned || !pg.owned) throw new Error('the bench must own its Temporal server and PostgreSQL (a port collided with a running one?)');
   say(`set-up took ${((performance.now() - t0) / 1000).toFixed(1)} s: temporal ${server.address} (pid ${server.pid}), postgres pid ${pg.pid}`);
 
-  const orchBundlePath = path.join(runDir, 'orch-workflow-bundle.js');
   const benchBundlePath = path.join(runDir, 'bench-workflow-bundle.js');
-  await writeFile(orchBundlePath, (orchBundleR as PromiseFulfilledResult<{ code: string }>).value.code);
-  await writeFile(benchBundlePath, (benchBundleR as PromiseFulfilledResult<{ code: string }>).value.code);
+  await writeFile(benchBundlePath, benchBundleR.value.code);
 
   const connection = await Connection.connect({ address: server.address });
   defer('close the client connection', () => connection.close());
   const client = new Client({ connection, namespace: server.namespace });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   defer('close the worker connection', () => nativeConnection.close());
-  const admin = new URL(pg.url);
-  admin.pathname = '/postgres';
 
-  const { execa } = await import('execa');
-  const version = await execa(temporalCliPath, ['--version'], { reject: false });
+  const version = await execa(servers.temporalCliPath, ['--version'], { reject: false });
   return {
     runDir,
     temporalAddress: server.address,
     namespace: server.namespace,
-    temporalCliPath,
+    temporalCliPath: servers.temporalCliPath,
     temporalVersion: (version.stdout || '').trim() || 'unknown',
-    pgServerUrl: admin.toString(),
-    orchBundlePath,
+    pgServerUrl: servers.pgServerUrl,
+    orchBundlePath: servers.workflowBundlePath,
     benchBundlePath,
     client,
     nativeConnection,

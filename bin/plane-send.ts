@@ -3,7 +3,8 @@
 // The work item belongs to the demo project (identifier DEMO → repo demo), so it becomes task DEMO-42.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { DEMO_PROJECT_ID, demoStates, planeDelivery, planeIssuePayload, type PlaneStateRef } from '../api/plane-delivery.js';
+import { planeDelivery } from '../workflows/contracts/plane-wire.js';
+import { DEMO_PROJECT_ID, demoStates, planeIssuePayload, type PlaneStateRef } from './plane-payload.js';
 
 const { values } = parseArgs({
   options: {

@@ -14,9 +14,11 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+// status.ts directly, not the barrel: drizzle-kit loads this file and needs nothing else.
+import { JOB_STATUSES, TASK_STATUSES } from '../workflows/contracts/status.js';
 
-export const taskStatus = pgEnum('task_status', ['queued', 'running', 'done', 'failed', 'cancelled']);
-export const jobStatus = pgEnum('job_status', ['queued', 'running', 'done', 'failed', 'cancelled']);
+export const taskStatus = pgEnum('task_status', TASK_STATUSES);
+export const jobStatus = pgEnum('job_status', JOB_STATUSES);
 
 const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -37,6 +39,8 @@ export const tasks = pgTable(
     repo: text('repo').notNull(),
     title: text('title').notNull(),
     description: text('description'),
+    /** Task keys this one waits for; a task that ends wakes the waiters that name it. */
+    dependsOn: text('depends_on').array().notNull().default([]),
     stage: text('stage'),
     status: taskStatus('status').notNull().default('queued'),
     workflowId: text('workflow_id').notNull(),
@@ -79,6 +83,7 @@ export const jobs = pgTable(
   (t) => [
     uniqueIndex('jobs_activity_key_uq').on(t.activityKey),
     index('jobs_task_idx').on(t.taskId),
+    // Raw SQL: drizzle-kit would write eq() here as a bind parameter, which an index predicate cannot hold.
     index('jobs_running_host_idx').on(t.host).where(sql`${t.status} = 'running'`),
   ],
 );

@@ -1,21 +1,17 @@
 // The worker process: `npm run worker` (npm start runs one for you).
 import { Runtime as TemporalRuntime, makeTelemetryFilterString, type RuntimeOptions } from '@temporalio/worker';
-import { createRecords } from '../activities/records.js';
-import { connectDb, runMigrations } from '../db/client.js';
-import { exitOnStartupError, loadRuntime, requireDatabase } from './bootstrap.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config/config-error.js';
+import { loadRuntime } from './config/runtime.js';
 import { createLogger } from './log.js';
-import { connectClient, connectWorkerConnection } from './temporal-connection.js';
-import { createOrchWorkers } from './worker.js';
+import { createOrch, processOrchOptions } from './orch.js';
+import { exitOnStartupError } from './startup-error.js';
 
 async function main() {
   const rt = await loadRuntime();
   const log = createLogger('orch-worker', rt.config.logLevel);
-  await requireDatabase(rt.databaseUrl);
-  await runMigrations(rt.databaseUrl);
-  const client = await connectClient(rt.config, rt.temporal);
-  // Before the first native connection (the SDK's rule); after the checks above, so a database or
-  // Temporal problem is reported as such even when the metrics address is taken.
+  const orch = await createOrch(processOrchOptions(rt, (line) => log.info(line)));
+  // Before the first native connection (the SDK's rule); after the database and Temporal checks
+  // of createOrch, so such a problem is reported as such even when the metrics address is taken.
   const metricsAddress = rt.config.workerMetricsAddress;
   installRuntime({
     logger: {
@@ -32,30 +28,12 @@ async function main() {
       ...(metricsAddress && { metrics: { prometheus: { bindAddress: metricsAddress }, globalTags: { orch_host: rt.config.hostId } } }),
     },
   }, metricsAddress);
-  const connection = await connectWorkerConnection(rt.config, rt.temporal);
-  const database = connectDb(rt.databaseUrl);
-  const workers = await createOrchWorkers({
-    connection,
-    namespace: rt.temporal.namespace,
-    client,
-    records: createRecords(database.db),
-    db: database.db,
-    pipeline: rt.pipeline,
-    hostId: rt.config.hostId,
-    taskQueue: rt.config.taskQueue,
-    killGraceMs: rt.config.killGraceMs,
-    plane: rt.config.plane,
-    workflowBundle: rt.config.workflowBundle ? { codePath: rt.config.workflowBundle } : undefined,
-    dataDir: rt.config.dataDir,
-    projectDir: rt.config.projectDir,
-    log: (line) => log.info(line),
-  });
+  const workers = await orch.startWorkers(rt.config.hostId);
   log.info({ host: rt.config.hostId, taskQueue: rt.config.taskQueue, temporal: rt.temporal.address, namespace: rt.temporal.namespace, metrics: metricsAddress ?? 'off' }, 'worker ready');
-  await workers.run();
+  // The SDK stops the workers on SIGINT/SIGTERM; a fatal worker error rejects here.
+  await workers.done;
   log.info('worker stopped');
-  await database.close();
-  await connection.close();
-  await client.connection.close();
+  await orch.close();
 }
 
 /** Runtime.install, before any worker exists; a metrics address already taken is named, not a stack trace. */

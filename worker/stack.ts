@@ -8,10 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { checkDatabase, redactUrl, runMigrations } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
-import { exitOnStartupError, loadRuntime } from './bootstrap.js';
+import { loadRuntime } from './config/runtime.js';
 import { ensureDemoRemote } from './demo-repo.js';
-import { readDevConfig, startDevServer, type DevServer } from './temporal-dev.js';
-import { connectClient } from './temporal-connection.js';
+import { ENTRY_POINTS, entryArgs } from './entry-points.js';
+import { exitOnStartupError } from './startup-error.js';
+import { connectClient } from './temporal/connection.js';
+import { readDevConfig, startDevServer, type DevServer } from './temporal/dev-server.js';
 
 const say = (line: string) => process.stdout.write(`orch: ${line}\n`);
 const t0 = performance.now();
@@ -53,7 +55,7 @@ async function main() {
   // Temporal
   let temporal: DevServer | null = null;
   if (!rt.temporal.dev) {
-    const client = await connectClient(config, rt.temporal);
+    const client = await connectClient(rt.temporal, config.temporal);
     await client.connection.close();
     say(`temporal: ${rt.temporal.address} (namespace ${rt.temporal.namespace})`);
   } else {
@@ -80,10 +82,10 @@ async function main() {
     TEMPORAL_NAMESPACE: rt.temporal.namespace,
     ORCH_DATA_DIR: config.dataDir,
   };
-  const spawn = (name: string, entry: string, readyLine: string) => {
+  const spawn = (name: keyof typeof ENTRY_POINTS, readyLine: string) => {
     const logFile = path.join(config.dataDir, 'logs', `${name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child: ResultPromise = execa(process.execPath, ['--import', 'tsx', path.join(config.projectDir, entry)], {
+    const child: ResultPromise = execa(process.execPath, entryArgs(name), {
       env,
       cwd: config.projectDir,
       stdin: 'ignore',
@@ -119,8 +121,8 @@ async function main() {
     });
     return { isReady, logFile, pid: child.pid };
   };
-  const worker = spawn('worker', 'worker/main.ts', '"worker ready"');
-  const api = spawn('api', 'api/main.ts', '"api ready"');
+  const worker = spawn('worker', '"worker ready"');
+  const api = spawn('api', '"api ready"');
   await Promise.all([worker.isReady, api.isReady]);
 
   const lines = [

@@ -1,18 +1,11 @@
 // The orphan sweep across hosts (`orch reconcile`): each known host cleans its own worktrees and
 // agent process groups on its own task queue; branches and task rows are swept from the shared queue.
 import { proxyActivities } from '@temporalio/workflow';
-import type { HostActivities, SharedActivities } from './activity-types.js';
-import { hostTaskQueue } from './types.js';
+import { hostTaskQueue, type HostActivities, type ReconcileActivities, type ReconcileReport, type ReconcileWorkflow } from './contracts/index.js';
 
-const shared = proxyActivities<SharedActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 3 } });
+const shared = proxyActivities<ReconcileActivities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 3 } });
 
-export interface ReconcileReport {
-  tasks: Awaited<ReturnType<SharedActivities['reconcileTasks']>>;
-  hosts: (Awaited<ReturnType<HostActivities['reconcileHost']>> | { host: string; unreachable: string })[];
-  branches: Awaited<ReturnType<SharedActivities['reconcileBranches']>>;
-}
-
-export async function reconcile(): Promise<ReconcileReport> {
+export const reconcile: ReconcileWorkflow = async function reconcile() {
   // Task rows first: a terminated task becomes `cancelled`, which the other sweeps then act on.
   const tasks = await shared.reconcileTasks();
   const hosts: ReconcileReport['hosts'] = [];
@@ -34,4 +27,4 @@ export async function reconcile(): Promise<ReconcileReport> {
   }
   const branches = await shared.reconcileBranches();
   return { tasks, hosts, branches };
-}
+};

@@ -5,39 +5,23 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { SharedActivities } from './activity-types.js';
+import {
+  acquireSignal,
+  lockGrantedSignal,
+  lockStateQuery,
+  releaseSignal,
+  type CoordinationActivities,
+  type LockState,
+  type RepoLockWorkflow,
+} from './contracts/index.js';
 
-export interface LockRequest {
-  holderWorkflowId: string;
-  purpose: string;
-}
-export interface LockState {
-  lockId: string;
-  holder: (LockRequest & { since: string }) | null;
-  waiters: (LockRequest & { since: string })[];
-  granted: number;
-}
-
-export const acquireSignal = defineSignal<[LockRequest]>('acquire');
-export const releaseSignal = defineSignal<[{ holderWorkflowId: string }]>('release');
-export const lockGrantedSignal = defineSignal<[{ lockId: string }]>('lockGranted');
-export const lockStateQuery = defineQuery<LockState>('lockState');
-
-/**
- * One lock per deployment (task queue), purpose and repo, e.g. `lock-orch-merge-demo`: two orch
- * deployments sharing a namespace never share a lock.
- */
-export const lockWorkflowId = (taskQueue: string, purpose: string, repo: string): string => `lock-${taskQueue}-${purpose}-${repo}`;
-
-const { awaitWorkflowClosed } = proxyActivities<SharedActivities>({
+const { awaitWorkflowClosed } = proxyActivities<CoordinationActivities>({
   startToCloseTimeout: '365d',
   heartbeatTimeout: '30s',
   cancellationType: 'TRY_CANCEL',
@@ -46,7 +30,7 @@ const { awaitWorkflowClosed } = proxyActivities<SharedActivities>({
 
 const GRANTS_BEFORE_CONTINUE_AS_NEW = 200;
 
-export async function repoLock(carried?: Pick<LockState, 'waiters'>): Promise<void> {
+export const repoLock: RepoLockWorkflow = async function repoLock(carried) {
   const state: LockState = { lockId: workflowInfo().workflowId, holder: null, waiters: [...(carried?.waiters ?? [])], granted: 0 };
   const released = new Set<string>();
   setHandler(lockStateQuery, () => state);
@@ -84,4 +68,4 @@ export async function repoLock(carried?: Pick<LockState, 'waiters'>): Promise<vo
     state.holder = null;
   }
   await continueAsNew<typeof repoLock>({ waiters: state.waiters });
-}
+};

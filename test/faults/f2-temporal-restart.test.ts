@@ -6,10 +6,10 @@ import { chmod, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
-import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal-dev.js';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal/dev-server.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../worker/harness/free-port.js';
 import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
 
 const TASKS = size(3, 10);

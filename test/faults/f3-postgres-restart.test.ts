@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../worker/harness/free-port.js';
 import {
   AGENT_STAGES,
   explain,

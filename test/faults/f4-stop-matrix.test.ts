@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { branchSha, setPushDelay } from '../support/git-fixtures.js';
 import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook } from '../support/plane.js';

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { TestProject } from 'vitest/node';
-import { projectDir } from '../../worker/config.js';
-import { resolveTemporalCli } from '../../worker/temporal-cli.js';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { resolveTemporalCli } from '../../worker/temporal/cli.js';
 import type { LedgerLine, ScenarioRecord } from './support.js';
 
 export default async function setup(project: TestProject) {

@@ -7,7 +7,7 @@ import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
-import { groupMembers } from '../../activities/process-tree.js';
+import { groupMembers } from '../../activities/adapters/process-tree.js';
 import type { TestEnv } from '../support/env.js';
 import { branchSha, readHookLog, tryGitIn } from '../support/git-fixtures.js';
 

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,6 +1,6 @@
 // Two tasks of one repo reach merge together: the per-repo merge lock serializes them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockStateQuery, lockWorkflowId } from '../../workflows/repo-lock.js';
+import { lockStateQuery, lockWorkflowId } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { exportAndReplay } from '../support/histories.js';
 import { gitIn } from '../support/git-fixtures.js';

@@ -5,10 +5,10 @@ import { appendFile, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
-import { lockStateQuery, lockWorkflowId } from '../../workflows/repo-lock.js';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { lockStateQuery, lockWorkflowId } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../worker/harness/free-port.js';
 
 const STAGES = ['analysis', 'design', 'development', 'review', 'merge', 'deploy'];
 

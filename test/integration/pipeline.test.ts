@@ -1,8 +1,8 @@
 // The task workflow end to end on the real stack: dev server, PostgreSQL, git, processes.
 import { access } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orchSearchAttributes } from '../../workflows/search-attributes.js';
-import { stateQuery } from '../../workflows/signals.js';
+import { orchSearchAttributes } from '../../workflows/contracts/index.js';
+import { stateQuery } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { exportAndReplay } from '../support/histories.js';
 import { branchSha, gitIn, readHookLog } from '../support/git-fixtures.js';

@@ -1,7 +1,7 @@
 // The README's Plane example: bin/plane-send.ts sends a signed delivery; orch starts, then stops, DEMO-<n>.
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 
 describe('bin/plane-send.ts', () => {

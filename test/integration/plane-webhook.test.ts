@@ -234,7 +234,6 @@ describe('Plane webhook', () => {
     const app = createApp({
       client: env.client,
       db: env.database.db,
-      sql: env.database.sql,
       records: env.records,
       pipeline: env.pipeline,
       taskQueue: env.taskQueue,

@@ -7,11 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { groupMembers } from '../../activities/process-tree.js';
-import { projectDir } from '../../worker/config.js';
+import { groupMembers } from '../../activities/adapters/process-tree.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { branchSha, setPushDelay } from '../support/git-fixtures.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../worker/harness/free-port.js';
 
 const RUNBOOK = path.join(projectDir, 'docs', 'runbook.md');
 const exists = (p: string) => access(p).then(() => true, () => false);

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { groupMembers, readProcStat } from '../../activities/process-tree.js';
-import { projectDir } from '../../worker/config.js';
-import { freePort } from '../support/ports.js';
+import { groupMembers, readProcStat } from '../../activities/adapters/process-tree.js';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { freePort } from '../../worker/harness/free-port.js';
 
 interface Stack {
   child: ResultPromise;
@@ -152,7 +152,7 @@ describe('start-up errors are clear and fast', () => {
   });
 
   it('a bad TEMPORAL_ADDRESS or PORT is a config error naming the variable', async () => {
-    const r = await run('api/main.ts', { TEMPORAL_ADDRESS: 'http://x', PORT: '99999' });
+    const r = await run('worker/api-main.ts', { TEMPORAL_ADDRESS: 'http://x', PORT: '99999' });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('TEMPORAL_ADDRESS="http://x": must be host:port');
     expect(r.stderr).toContain('PORT="99999"');

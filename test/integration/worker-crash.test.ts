@@ -2,7 +2,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../../activities/process-tree.js';
+import { groupMembers } from '../../activities/adapters/process-tree.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { gitIn, readHookLog } from '../support/git-fixtures.js';
 

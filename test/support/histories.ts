@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { execa } from 'execa';
 import { inject } from 'vitest';
-import { projectDir } from '../../worker/config.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 import { quietRuntime } from './runtime.js';
 
 export const fixturesDir = path.join(projectDir, 'test', 'fixtures', 'histories');

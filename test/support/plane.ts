@@ -15,8 +15,9 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export * from '../../api/plane-delivery.js';
-import { botActor, DEMO_PROJECT_ID, DEMO_WORKSPACE_ID, demoStates, type PlaneStateRef } from '../../api/plane-delivery.js';
+export * from '../../workflows/contracts/plane-wire.js';
+export * from '../../bin/plane-payload.js';
+import { botActor, DEMO_PROJECT_ID, DEMO_WORKSPACE_ID, demoStates, type PlaneStateRef } from '../../bin/plane-payload.js';
 
 const isoNow = () => new Date().toISOString();
 

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { AgentRun, AgentRunSpec } from '../../activities/agent-process.js';
-import { groupMembers, isProcessAlive, killProcessGroup } from '../../activities/process-tree.js';
+import type { AgentRun, AgentRunSpec } from '../../activities/adapters/agent-process.js';
+import { groupMembers, isProcessAlive, killProcessGroup } from '../../activities/adapters/process-tree.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TEST_AGENT = join(REPO_ROOT, 'bin', 'test-agent.mjs');

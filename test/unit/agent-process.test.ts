@@ -14,8 +14,8 @@ import {
   startAgent,
   unregisterAgent,
   type AgentRunSpec,
-} from '../../activities/agent-process.js';
-import { groupMembers, isGroupAlive, isProcessAlive } from '../../activities/process-tree.js';
+} from '../../activities/adapters/agent-process.js';
+import { groupMembers, isGroupAlive, isProcessAlive } from '../../activities/adapters/process-tree.js';
 import { git, grandchildPid, readText, REPO_ROOT, Scratch, waitFor } from './agent-fixtures.js';
 
 const scratch = new Scratch();
@@ -115,7 +115,7 @@ describe('startAgent', () => {
  */
 async function runDoomedWorker(spec: AgentRunSpec): Promise<{ pgid: number; signal: string | undefined }> {
   const script = join(scratch.dir(), 'doomed-worker.mjs');
-  const agentProcess = pathToFileURL(join(REPO_ROOT, 'activities', 'agent-process.ts')).href;
+  const agentProcess = pathToFileURL(join(REPO_ROOT, 'activities', 'adapters', 'agent-process.ts')).href;
   writeFileSync(
     script,
     `import { readFileSync } from 'node:fs';

@@ -1,12 +1,12 @@
 // Every environment variable orch's code reads is documented, in README.md or docs/deploy.md.
 // The scan reads the source (workflows/ activities/ worker/ api/ db/ bin/): `process.env.X`,
 // `process.env['X']`, `env.X` / `env['X']` (a ProcessEnv passed around), and the keys of the zod
-// schema in worker/config.ts. A name counts as documented when it appears in backticks
+// schema in worker/config/env.ts. A name counts as documented when it appears in backticks
 // (`NAME` or `NAME=…`). Names read through a variable (a repo's `tokenEnv`) cannot be seen here.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { projectDir } from '../../worker/config.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 
 const SOURCE_DIRS = ['workflows', 'activities', 'worker', 'api', 'db', 'bin'];
 const SOURCE_EXT = /\.(ts|mts|cts|js|mjs|cjs)$/;
@@ -43,10 +43,10 @@ async function sources(): Promise<Source[]> {
   return out;
 }
 
-/** The keys of `const envSchema = z.object({ … })` in worker/config.ts. */
+/** The keys of `const envSchema = z.object({ … })` in worker/config/env.ts. */
 function schemaKeys(configSource: string): string[] {
   const start = configSource.search(/const envSchema = z\.object\(\{/);
-  if (start === -1) throw new Error('worker/config.ts: no `const envSchema = z.object({` (update this test)');
+  if (start === -1) throw new Error('worker/config/env.ts: no `const envSchema = z.object({` (update this test)');
   const end = configSource.indexOf('\n});', start);
   const body = configSource.slice(start, end);
   return [...body.matchAll(new RegExp(`^\\s{2}(${NAME})\\s*:`, 'gm'))].map((m) => m[1]!);
@@ -72,7 +72,7 @@ function envReads(files: Source[]): Map<string, Set<string>> {
         }
       }
     }
-    if (file === path.join('worker', 'config.ts')) for (const k of schemaKeys(text)) add(k, `${file} (env schema)`);
+    if (file === path.join('worker', 'config', 'env.ts')) for (const k of schemaKeys(text)) add(k, `${file} (env schema)`);
   }
   return found;
 }
@@ -89,9 +89,9 @@ describe('environment variables', () => {
     const found = envReads(await sources());
     // One of each: process.env.X, env.X on a passed-in ProcessEnv, a schema key, a .mjs helper.
     expect(found.get('ORCH_API_TOKEN')).toContain(path.join('bin', 'orch.ts'));
-    expect(found.get('XDG_CACHE_HOME')).toContain(path.join('worker', 'temporal-cli.ts'));
-    expect(found.get('ORCH_WORKER_METRICS_ADDRESS')).toContain(`${path.join('worker', 'config.ts')} (env schema)`);
-    expect(found.get('PLANE_BOT_USER_ID')).toContain(`${path.join('worker', 'config.ts')} (env schema)`);
+    expect(found.get('XDG_CACHE_HOME')).toContain(path.join('worker', 'temporal', 'cli.ts'));
+    expect(found.get('ORCH_WORKER_METRICS_ADDRESS')).toContain(`${path.join('worker', 'config', 'env.ts')} (env schema)`);
+    expect(found.get('PLANE_BOT_USER_ID')).toContain(`${path.join('worker', 'config', 'env.ts')} (env schema)`);
     expect(found.get('ORCH_PROMPT_FILE')).toContain(path.join('bin', 'test-agent.mjs'));
     expect(found.size).toBeGreaterThanOrEqual(40);
   });

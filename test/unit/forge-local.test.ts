@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MergeConflictError, NotMergeableError } from '../../activities/forge/types.js';
-import { createLocalForge } from '../../activities/forge/local.js';
-import { BranchProtectedError, PushRejectedError, ensureMirror } from '../../activities/git.js';
+import { MergeConflictError, NotMergeableError } from '../../activities/adapters/forge/types.js';
+import { createLocalForge } from '../../activities/adapters/forge/local.js';
+import { BranchProtectedError, PushRejectedError, ensureMirror } from '../../activities/adapters/git.js';
 import {
   type BareRemote,
   branchSha,

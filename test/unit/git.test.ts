@@ -15,7 +15,7 @@ import {
   pushBranch,
   remoteHead,
   removeWorktree,
-} from '../../activities/git.js';
+} from '../../activities/adapters/git.js';
 import {
   type BareRemote,
   branchSha,

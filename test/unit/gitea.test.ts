@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GiteaApiError, GiteaClient, createGiteaForge } from '../../activities/forge/gitea.js';
-import { MergeConflictError, NotMergeableError, type Forge } from '../../activities/forge/types.js';
-import { BranchProtectedError } from '../../activities/git.js';
+import { GiteaApiError, GiteaClient, createGiteaForge } from '../../activities/adapters/forge/gitea.js';
+import { MergeConflictError, NotMergeableError, type Forge } from '../../activities/adapters/forge/types.js';
+import { BranchProtectedError } from '../../activities/adapters/git.js';
 import {
   type BareRemote,
   branchSha,

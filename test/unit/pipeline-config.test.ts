@@ -2,18 +2,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import {
-  PipelineConfigError,
-  durationToMs,
-  loadPipelineConfig,
-  parsePipelineConfig,
-  renderTemplate,
-} from '../../worker/pipeline.js';
-
-const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { renderTemplate } from '../../activities/adapters/template.js';
+import { loadPipelineConfig, parsePipelineConfig } from '../../worker/config/pipeline.js';
+import { PipelineConfigError } from '../../worker/config/pipeline-errors.js';
+import { projectDir } from '../../worker/config/project-dir.js';
 const vars = { dataDir: '/var/orch', projectDir: '/opt/orch' };
 
 const MINIMAL = `
@@ -303,22 +297,6 @@ describe('renderTemplate', () => {
     expect(() => renderTemplate('{{key}} {{title}} {{stage}}', { key: 'T-1' })).toThrow(
       /needs \{\{title\}\}, \{\{stage\}\}; given: \{\{key\}\}/,
     );
-  });
-});
-
-describe('durationToMs', () => {
-  it.each([
-    ['250ms', 250],
-    ['30s', 30_000],
-    ['5m', 300_000],
-    ['2h', 7_200_000],
-    ['0s', 0],
-  ])('%s is %i ms', (d, ms) => {
-    expect(durationToMs(d)).toBe(ms);
-  });
-
-  it.each(['30', '1.5s', '5 m', '1d', '-1s', ''])('rejects %j', (d) => {
-    expect(() => durationToMs(d)).toThrow('is not a duration like 30s, 5m, 250ms');
   });
 });
 

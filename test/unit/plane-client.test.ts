@@ -1,7 +1,9 @@
 // The Plane API v1 client and the notifyPlane activity against the local stand-in.
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPlaneActivities, formatProgressComment, PlaneApiError, PlaneClient, rateLimitWaitMs } from '../../activities/plane.js';
+import { formatProgressComment, PlaneApiError, PlaneClient, rateLimitWaitMs } from '../../activities/adapters/plane-client.js';
+import { createPlaneActivities } from '../../activities/plane.js';
+import type { ProgressUpdate } from '../../workflows/contracts/index.js';
 import { DEMO_PROJECT_ID, demoStates, startPlaneStandin, type PlaneStandin } from '../support/plane.js';
 
 const API_KEY = 'plane_api_0123456789abcdef';
@@ -132,28 +134,30 @@ describe('PlaneClient', () => {
 
 describe('notifyPlane', () => {
   const config = () => ({ baseUrl: plane.baseUrl, apiKey: API_KEY, workspaceSlug: SLUG });
+  const update: ProgressUpdate = { kind: 'started', key: 'DEMO-42', repo: 'demo' };
 
   it('skips when Plane is not configured or the task has no Plane ids', async () => {
     const off = createPlaneActivities({ config: { baseUrl: undefined, apiKey: undefined, workspaceSlug: undefined } });
-    expect(await off.notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, html: '<p>x</p>' })).toEqual({ sent: false, reason: 'plane not configured' });
+    expect(await off.notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, update })).toEqual({ sent: false, reason: 'plane not configured' });
     const on = createPlaneActivities({ config: config() });
-    expect(await on.notifyPlane({ html: '<p>x</p>' })).toEqual({ sent: false, reason: 'task has no plane ids' });
+    expect(await on.notifyPlane({ update })).toEqual({ sent: false, reason: 'task has no plane ids' });
     expect(plane.requests).toHaveLength(0);
   });
 
   it('posts the comment', async () => {
-    const html = formatProgressComment({ kind: 'stage', key: 'DEMO-42', stage: 'design', attempt: 2, host: 'box-a' });
-    expect(await createPlaneActivities({ config: config() }).notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, html })).toEqual({ sent: true });
+    const stage: ProgressUpdate = { kind: 'stage', key: 'DEMO-42', stage: 'design', attempt: 2, host: 'box-a' };
+    const html = formatProgressComment(stage);
+    expect(await createPlaneActivities({ config: config() }).notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, update: stage })).toEqual({ sent: true });
     expect(plane.comments.get(ITEM)?.[0]?.comment_html).toBe(html);
   });
 
   it('fails without retry on a rejected key, and reports a missing work item', async () => {
     const bad = createPlaneActivities({ config: { ...config(), apiKey: 'wrong' } });
-    const err = await bad.notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, html: '<p>x</p>' }).catch((e: unknown) => e);
+    const err = await bad.notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, update }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as Error).message).toMatch(/401/);
-    const gone = await createPlaneActivities({ config: config() }).notifyPlane({ planeProjectId: 'not-a-project', planeIssueId: ITEM, html: '<p>x</p>' });
+    const gone = await createPlaneActivities({ config: config() }).notifyPlane({ planeProjectId: 'not-a-project', planeIssueId: ITEM, update });
     expect(gone).toMatchObject({ sent: false, reason: expect.stringMatching(/not found.*404/) });
   });
 });

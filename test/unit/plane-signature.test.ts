@@ -2,7 +2,7 @@
 // serialiser the other tests sign with, and the verification itself.
 import * as crypto from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { verifyPlaneSignature } from '../../api/plane-webhook.js';
+import { verifyPlaneSignature } from '../../api/plane/verify.js';
 import { demoStates, planeIssuePayload, pyFloat, pythonFloatRepr, pythonJsonDumps, signPlane } from '../support/plane.js';
 
 vi.mock('node:crypto', async (importOriginal) => {

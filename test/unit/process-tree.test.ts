@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from '../../activities/agent-process.js';
+import { startAgent } from '../../activities/adapters/agent-process.js';
 import {
   groupMembers,
   isGroupAlive,
@@ -11,7 +11,7 @@ import {
   killProcessGroup,
   parseProcStat,
   readProcStat,
-} from '../../activities/process-tree.js';
+} from '../../activities/adapters/process-tree.js';
 import { grandchildPid, readText, Scratch, waitFor } from './agent-fixtures.js';
 
 const scratch = new Scratch();

@@ -1,0 +1,45 @@
+// The task's worktree on this host: prepared before every stage attempt, removed by compensation.
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
+import { copyArtefacts, ensureWorktree, remoteHead, removeWorktree } from '../adapters/git.js';
+import { artefactDir, hostPaths, repoSpec, type ActivityDeps } from '../deps.js';
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+export function createWorktreeActivities(
+  deps: Pick<ActivityDeps, 'pipeline' | 'dataDir' | 'hostId'>,
+): Pick<HostActivities, 'prepareWorktree' | 'removeWorktree'> {
+  const { pipeline } = deps;
+  const paths = hostPaths(deps);
+  return {
+    async prepareWorktree({ key, repo }) {
+      const r = repoSpec(pipeline, repo);
+      const wt = await ensureWorktree({
+        cacheDir: paths.mirrors,
+        remote: r.remote,
+        defaultBranch: r.defaultBranch,
+        branch: featureBranch(key),
+        worktreePath: paths.worktree(key),
+        // Every stage attempt starts from what was pushed, never from an unfinished attempt's leftovers.
+        fresh: true,
+      });
+      return { path: wt.path, fromBranch: wt.fromBranch, remoteHead: await remoteHead(r.remote, featureBranch(key)) };
+    },
+
+    async removeWorktree({ key, repo }) {
+      const r = repoSpec(pipeline, repo);
+      const worktree = paths.worktree(key);
+      let kept: string[] = [];
+      if (await exists(path.join(worktree, artefactDir(key)))) {
+        kept = await copyArtefacts(worktree, artefactDir(key), paths.artefacts(key));
+      }
+      const { removed } = await removeWorktree(paths.mirrors, r.remote, worktree);
+      return {
+        step: 'remove-worktree',
+        ok: true,
+        detail: `${removed ? 'removed' : 'absent'}: ${worktree}` + (kept.length ? `; kept ${kept.length} artefact(s) in ${paths.artefacts(key)}` : ''),
+      };
+    },
+  };
+}

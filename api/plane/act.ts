@@ -1,0 +1,66 @@
+// Acting on a claimed delivery: start or stop the task through the task service. Starting a
+// workflow or sending a signal is the whole job: Temporal makes it durable. What the service
+// refuses (the task already ended, is being stopped, is unknown) is answered `ignored`.
+import type { Records } from '../../db/records.js';
+import type { StopRequest } from '../../workflows/contracts/index.js';
+import { TaskConflictError, TaskNotFoundError, TaskServiceError } from '../errors.js';
+import { firstIssue, startTaskSchema } from '../task-input.js';
+import type { TaskService } from '../task-service.js';
+import type { PlaneBridgeConfig } from './config.js';
+import type { StartRequestCandidate } from './decide.js';
+
+/** The delivery's outcome, HTTP status, answer body and recorded detail. */
+export interface Acted {
+  outcome: string;
+  status: number;
+  body: Record<string, unknown>;
+  detail: string | null;
+}
+
+export interface PlaneActionDeps {
+  tasks: Pick<TaskService, 'start' | 'stop'>;
+  records: Pick<Records, 'taskByKey'>;
+  plane: Pick<PlaneBridgeConfig, 'startState'>;
+}
+
+const ignored = (key: string, why: string, extra: Record<string, unknown> = {}): Acted => ({
+  outcome: `ignored: ${why}`,
+  status: 200,
+  body: { outcome: `ignored: ${why}`, key, ...extra },
+  detail: why,
+});
+
+export function createPlaneActions(d: PlaneActionDeps) {
+  return {
+    async start(key: string, candidate: StartRequestCandidate): Promise<Acted> {
+      const parsed = startTaskSchema.safeParse(candidate);
+      if (!parsed.success) {
+        const { message: error } = firstIssue(parsed.error);
+        return { outcome: `rejected: ${error}`, status: 400, body: { outcome: 'rejected', error, key }, detail: error };
+      }
+      try {
+        const started = await d.tasks.start(parsed.data);
+        if (!started.existing) {
+          return { outcome: 'started', status: 202, body: { outcome: 'started', ...started }, detail: `started ${started.workflowId} run ${started.runId}` };
+        }
+        const run = { workflowId: started.workflowId, runId: started.runId };
+        const task = await d.records.taskByKey(key);
+        if (task?.cancelRequestedAt) return ignored(key, `task ${key} is being stopped; move it to "${d.plane.startState}" again once it is cancelled`, run);
+        return ignored(key, `task ${key} is already running`, run);
+      } catch (err) {
+        if (err instanceof TaskServiceError) return ignored(key, err.message);
+        throw err;
+      }
+    },
+
+    async stop(key: string, req: Required<StopRequest>): Promise<Acted> {
+      try {
+        const stopped = await d.tasks.stop(key, req);
+        return { outcome: 'stop-signalled', status: 202, body: { ...stopped }, detail: `stop signalled to ${stopped.workflowId} by ${req.requestedBy}` };
+      } catch (err) {
+        if (err instanceof TaskNotFoundError || err instanceof TaskConflictError) return ignored(key, err.message);
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// GET /queue: one snapshot of what is running, stuck, stopping and locked. Each section reads on
+// its own; a locks failure (visibility down) is reported in `errors`, not as a failed request.
+import type { Client } from '@temporalio/client';
+import pLimit from 'p-limit';
+import type { Db } from '../../db/client.js';
+import { messageOf } from '../errors.js';
+import { livenessOf } from './liveness.js';
+import { locksSection } from './locks.js';
+import { stopSection } from './stops.js';
+import { taskSection } from './tasks.js';
+
+export interface QueueDeps {
+  client: Client;
+  db: Db;
+  /** The shared task queue: lock workflows on other queues belong to another orch. */
+  taskQueue: string;
+}
+
+/** At most this many running tasks get a liveness entry (one describe each). */
+const MAX_LIVENESS = 100;
+
+export async function queueSnapshot(d: QueueDeps) {
+  const now = Date.now();
+  const errors: Record<string, string> = {};
+  const [tasks, stop, locks] = await Promise.all([
+    taskSection(d.db),
+    stopSection(d),
+    locksSection(d).catch((err) => {
+      errors.locks = messageOf(err);
+      return [];
+    }),
+  ]);
+  const running = tasks.active.filter((t) => t.status === 'running').slice(0, MAX_LIVENESS);
+  const liveness = await pLimit(8).map(running, (t) => livenessOf(d, t, now));
+  return { generatedAt: new Date(now).toISOString(), taskQueue: d.taskQueue, tasks: tasks.section, stop, liveness, locks, errors };
+}

@@ -1,0 +1,21 @@
+// POST /api/tasks, GET /api/tasks/:key, POST /api/tasks/:key/stop.
+import express, { type Request, type RequestHandler, type Router } from 'express';
+import { parseInput, startTaskSchema, stopBodySchema, taskKeySchema } from '../task-input.js';
+import type { TaskService } from '../task-service.js';
+
+export function taskRoutes(d: { tasks: TaskService; auth: RequestHandler }): Router {
+  const json = express.json({ limit: '256kb' });
+  const key = (req: Request) => parseInput(taskKeySchema, req.params.key);
+  return express
+    .Router()
+    .post('/api/tasks', d.auth, json, async (req, res) => {
+      res.status(202).json(await d.tasks.start(parseInput(startTaskSchema, req.body)));
+    })
+    .get('/api/tasks/:key', d.auth, async (req, res) => {
+      res.json(await d.tasks.get(key(req)));
+    })
+    .post('/api/tasks/:key/stop', d.auth, json, async (req, res) => {
+      const body = parseInput(stopBodySchema, req.body);
+      res.status(202).json(await d.tasks.stop(key(req), { reason: body.reason, requestedBy: body.requestedBy ?? 'api' }));
+    });
+}

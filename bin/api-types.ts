@@ -1,0 +1,113 @@
+// The orch API's answers as the CLI reads them (api/ serves them; JSON, so dates are strings).
+import type { LockRequest } from '../workflows/contracts/lock.js';
+import type { TaskStatus } from '../workflows/contracts/status.js';
+import type { CompensationResult, StopRequest, TaskState } from '../workflows/contracts/task.js';
+
+export interface StartTaskRequest {
+  repo: string;
+  title: string;
+  key?: string;
+  description?: string;
+  dependsOn?: string[];
+}
+
+export interface StartedTask {
+  key: string;
+  workflowId: string;
+  runId: string;
+  existing: boolean;
+}
+
+export interface StopSignalled {
+  key: string;
+  workflowId: string;
+  outcome: string;
+}
+
+export interface TaskRecord {
+  key: string;
+  repo: string;
+  title: string;
+  stage: string | null;
+  status: TaskStatus;
+  workflowId: string;
+  runId: string | null;
+  failureReason: string | null;
+  cancelRequestedAt: string | null;
+  cancelledAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface JobRecord {
+  stage: string;
+  attempt: number;
+  status: TaskStatus;
+  host: string | null;
+  pid: number | null;
+  exitCode: number | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  detail: string | null;
+  createdAt: string;
+}
+
+export interface EventRecord {
+  id: number;
+  type: string;
+  stage: string | null;
+  detail: Record<string, any> | null;
+  createdAt: string;
+}
+
+/** GET /api/tasks/:key: the row, the live workflow state (null when it cannot be asked), jobs and events. */
+export interface TaskResponse {
+  task: TaskRecord;
+  state: TaskState | null;
+  jobs: JobRecord[];
+  events: EventRecord[];
+}
+
+/** A recorded STOP: the `stop-requested` event's detail, or the workflow's pending STOP. */
+export type StopInfo = StopRequest & { requestedAt: string };
+
+export interface QueueTask {
+  key: string;
+  repo: string;
+  title: string;
+  stage: string | null;
+  status: TaskStatus;
+  updatedAt: string;
+  finishedAt: string | null;
+  cancelRequestedAt: string | null;
+  failureReason: string | null;
+}
+
+export interface PendingActivity {
+  activityType: string;
+  state: string;
+  host: string | null;
+  pid: number | null;
+  attempt: number | null;
+  heartbeatAgeMs: number | null;
+  lastFailure: string | null;
+}
+
+type LockParty = LockRequest & { since: string; taskKey: string | null };
+
+/** GET /queue (api/queue/snapshot.ts). */
+export interface QueueResponse {
+  generatedAt: string;
+  tasks: {
+    counts: { total: number; byStatus: Record<TaskStatus, number>; byStage: Record<string, number> };
+    byStatus: Record<TaskStatus, QueueTask[]>;
+  };
+  liveness: { key: string; ghost: boolean; workflowStatus: string | null; pendingActivities: PendingActivity[] }[];
+  locks: { lockId: string; holder: LockParty | null; waiters: LockParty[]; error?: string }[];
+  stop: {
+    deferred: (QueueTask & { inCriticalWindow: boolean | null; reason: string | null })[];
+    recentlyCancelled: (QueueTask & { cancelledAt: string | null; reason: string | null; compensation: CompensationResult[] })[];
+  };
+  errors?: Record<string, string>;
+}

@@ -1,0 +1,99 @@
+// What `orch watch` prints: every fact a task response shows (stage entries, attempt starts and
+// ends, locks, merge, deploy, STOP, compensation, the end), each with an id so it prints once.
+import { isTerminal } from '../workflows/contracts/status.js';
+import type { StopInfo, TaskResponse } from './api-types.js';
+
+export interface Fact {
+  id: string;
+  at: number;
+  /** Tie-break among facts with the same time: stage entries first, then starts, then ends. */
+  rank: number;
+  text: string;
+}
+
+export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
+  const byId = new Map<string, Fact>();
+  /** History and job rows describe the same attempt: the first wins unless `better` (e.g. it knows the pid). */
+  const push = (f: Fact, better = false) => {
+    if (!byId.has(f.id) || better) byId.set(f.id, f);
+  };
+  const ms = (at: string | null | undefined) => (at ? new Date(at).getTime() : now);
+  const stageAt = new Map<string, number>();
+  const sawStage = (stage: string | null | undefined, at: number) => {
+    if (!stage) return;
+    stageAt.set(stage, Math.min(stageAt.get(stage) ?? Infinity, at));
+  };
+  for (const h of t.state?.history ?? []) {
+    sawStage(h.stage, ms(h.startedAt));
+    push({ id: `start:${h.stage}:${h.attempt}:${h.host ?? ''}`, at: ms(h.startedAt), rank: 1, text: `  ${h.stage} attempt ${h.attempt} started${h.host ? ` on ${h.host}` : ''}` });
+    if (h.outcome === 'cancelled' || h.outcome === 'host-lost') {
+      push({ id: `end:${h.stage}:${h.attempt}:${h.host ?? ''}`, at: ms(h.endedAt), rank: 2, text: `  ${h.stage} attempt ${h.attempt} ${h.outcome}${h.detail ? `: ${h.detail}` : ''}` });
+    }
+  }
+  for (const j of t.jobs ?? []) {
+    sawStage(j.stage, ms(j.startedAt ?? j.createdAt));
+    const id = `start:${j.stage}:${j.attempt}:${j.host ?? ''}`;
+    const at = byId.get(id)?.at ?? ms(j.startedAt ?? j.createdAt);
+    push({ id, at, rank: 1, text: `  ${j.stage} attempt ${j.attempt} started${j.host ? ` on ${j.host}` : ''}${j.pid ? ` (pid ${j.pid})` : ''}` }, true);
+    if (j.status === 'cancelled') push({ id: `end:${j.stage}:${j.attempt}:${j.host ?? ''}`, at: ms(j.endedAt), rank: 2, text: `  ${j.stage} attempt ${j.attempt} cancelled` });
+  }
+  for (const e of t.events ?? []) {
+    const at = ms(e.createdAt);
+    const d = e.detail ?? {};
+    const id = `event:${e.id}`;
+    switch (e.type) {
+      case 'stage-passed':
+        sawStage(e.stage, at);
+        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} passed${d.sha ? ` (${String(d.sha).slice(0, 10)})` : ''}` });
+        break;
+      case 'stage-attempt-failed':
+        sawStage(e.stage, at);
+        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} failed: ${d.reason ?? 'unknown reason'}` });
+        break;
+      case 'host-lost':
+        push({ id, at, rank: 2, text: `  host ${d.host} lost during ${e.stage} attempt ${d.attempt}; moving to another host` });
+        break;
+      case 'lock-acquired':
+        push({ id, at, rank: 1, text: `  lock ${d.lockId} acquired` });
+        break;
+      case 'merge-started':
+        sawStage('merge', at);
+        push({ id, at, rank: 1, text: `  merging${d.pr ? ` PR #${d.pr}` : ''}` });
+        break;
+      case 'merge-finished':
+        sawStage('merge', at);
+        push({ id, at, rank: 2, text: `  merged${d.sha ? ` ${String(d.sha).slice(0, 10)}` : ''}${d.alreadyMerged ? ' (was already merged)' : ''}` });
+        break;
+      case 'deploy-started':
+        sawStage('deploy', at);
+        push({ id, at, rank: 1, text: `  deploying${d.sha ? ` ${String(d.sha).slice(0, 10)}` : ''}` });
+        break;
+      case 'deploy-finished':
+        sawStage('deploy', at);
+        push({ id, at, rank: 2, text: d.ran === false ? '  no deploy configured' : `  deployed (exit ${d.exitCode})` });
+        break;
+      case 'compensation':
+        push({ id, at, rank: 3, text: `  compensation ${d.step}: ${d.ok ? 'ok' : 'FAILED'}${d.detail ? ` — ${d.detail}` : ''}` });
+        break;
+    }
+  }
+  const ended = isTerminal(t.task.status);
+  const current = t.state?.stage ?? t.task.stage;
+  if (current && !ended) sawStage(current, now);
+  for (const [stage, at] of stageAt) {
+    push({ id: `stage:${stage}`, at, rank: 0, text: stage === 'waiting' ? 'waiting for dependencies' : `stage ${stage}` });
+  }
+  // The live STOP (while running), else what the workflow recorded when it acted on it.
+  const recorded = (t.events ?? []).find((e) => e.type === 'stop-requested')?.detail as StopInfo | undefined;
+  const stop = t.state?.pendingStop ?? recorded ?? null;
+  const stopAt = stop?.requestedAt ?? t.task.cancelRequestedAt;
+  if (stopAt) {
+    const deferred = t.state?.inCriticalWindow ? ' — deferred until the critical step (merge/deploy) ends' : '';
+    push({ id: 'stop', at: ms(stopAt), rank: 1, text: `STOP pending${stop?.requestedBy ? ` (by ${stop.requestedBy})` : ''}${stop?.reason ? `: ${stop.reason}` : ''}${deferred}` });
+  }
+  if (ended) {
+    const reason = t.task.failureReason ?? t.state?.failureReason;
+    push({ id: 'terminal', at: Infinity, rank: 9, text: `${key} ${t.task.status}${t.task.status === 'failed' && reason ? `: ${reason}` : ''}` });
+  }
+  return [...byId.values()];
+}

@@ -1,0 +1,1 @@
+ALTER TABLE "tasks" ADD COLUMN "depends_on" text[] DEFAULT '{}' NOT NULL;

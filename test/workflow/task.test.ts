@@ -1,0 +1,274 @@
+// The task workflow's branches, on the time-skipping test server with stubbed activities (typed by
+// the contracts): host loss, a push that landed before the loss, STOP in each state, a gate failure,
+// and a dependency wait of 30 simulated days with bounded history.
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflowsPath } from '../../worker/workers.js';
+import {
+  lockGrantedSignal,
+  SEARCH_ATTRIBUTE_NAMES,
+  stateQuery,
+  stopSignal,
+  taskWorkflowId,
+  workflowTypes,
+  type HostActivities,
+  type SharedActivities,
+  type TaskInput,
+  type TaskWorkflow,
+} from '../../workflows/contracts/index.js';
+import { quietRuntime } from '../support/runtime.js';
+import { createTimeSkippingEnv } from '../support/time-skipping.js';
+import { hangs, hostStubs, runsUntilCancelled, names, planOf, sharedStubs, type Calls } from './task-stubs.js';
+
+const DAY = 86_400_000;
+const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never;
+let env: TestWorkflowEnvironment;
+let codePath: { code: string };
+
+beforeAll(async () => {
+  quietRuntime();
+  const [e, bundle] = await Promise.all([createTimeSkippingEnv({ keywordSearchAttributes: SEARCH_ATTRIBUTE_NAMES }), bundleWorkflowCode({ workflowsPath, logger: quiet })]);
+  env = e;
+  codePath = bundle;
+});
+afterAll(async () => env?.teardown());
+
+interface Scenario {
+  shared?: Partial<SharedActivities>;
+  /** Host id → its activity overrides; a host missing here has no worker (it is "lost"). */
+  hosts?: Record<string, Partial<HostActivities>>;
+  /** The hosts pickHost hands out, in order. */
+  picks?: string[];
+  input?: Partial<TaskInput>;
+}
+
+/** Runs one task workflow against stubs; `drive` gets its handle and returns when the test is done. */
+async function scenario<T>(s: Scenario, drive: (h: Awaited<ReturnType<typeof start>>, calls: Calls) => Promise<T>): Promise<T> {
+  const id = randomUUID().slice(0, 8);
+  const taskQueue = `wf-${id}`;
+  const queueOf = (hostId: string) => `${taskQueue}-host-${hostId}`;
+  const calls: Calls = [];
+  const hosts = s.hosts ?? { a: {} };
+  const workers = await Promise.all([
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: codePath,
+      activities: sharedStubs(
+        calls,
+        {
+          queues: queueOf,
+          hosts: s.picks ?? Object.keys(hosts),
+          grant: (holder, lockId) => env.client.workflow.getHandle(holder).signal(lockGrantedSignal, { lockId }),
+        },
+        s.shared,
+      ),
+    }),
+    ...Object.entries(hosts).map(([hostId, over]) =>
+      Worker.create({ connection: env.nativeConnection, taskQueue: queueOf(hostId), activities: hostStubs(calls, hostId, queueOf(hostId), over) }),
+    ),
+  ]);
+  const key = `WF-${id}`;
+  function start() {
+    return env.client.workflow.start<TaskWorkflow>(workflowTypes.task, {
+      workflowId: taskWorkflowId(key),
+      taskQueue,
+      args: [{ key, repo: 'demo', title: 'a test task', ...s.input }],
+    });
+  }
+  const run = async () => drive(await start(), calls);
+  // Every worker polls until the scenario ends.
+  let result!: T;
+  await workers[0]!.runUntil(async () => {
+    const rest = workers.slice(1).map((w) => w.run());
+    try {
+      result = await run();
+    } finally {
+      for (const w of workers.slice(1)) w.shutdown();
+      await Promise.all(rest);
+    }
+  });
+  return result;
+}
+
+/** Resolves once `pred` holds for the activity log (polling, in wall time). */
+async function until(calls: Calls, pred: (c: Calls) => boolean, what: string) {
+  for (let i = 0; i < 400; i++) {
+    if (pred(calls)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; calls: ${names(calls).join(', ')}`);
+}
+
+/** A promise the test settles by hand. */
+function gate<T = void>() {
+  let open!: (v: T) => void;
+  const p = new Promise<T>((r) => (open = r));
+  return { p, open };
+}
+
+describe('task workflow (stubbed activities, time-skipping server)', () => {
+  it('runs the stages in order and ends done', async () => {
+    const { result, calls } = await scenario({}, async (h, calls) => ({ result: await h.result(), calls }));
+    expect(result).toMatchObject({ status: 'done', failureReason: null });
+    const order = names(calls).filter((n) => !['recordEvent', 'updateTask', 'notifyPlane'].includes(n));
+    expect(order).toEqual([
+      'recordTask', 'planPipeline', 'pickHost', 'prepareWorktree', 'runAgent', 'runGate', 'commitAndPush',
+      'openPullRequest', 'requestLock', 'mergeFeatureBranch', 'deploy', 'removeWorktree', 'deleteFeatureBranch', 'wakeDependents',
+    ]);
+  }, 60_000);
+
+  it('fails after its attempts when the gate fails, with the reason', async () => {
+    const result = await scenario({ hosts: { a: { runGate: async () => ({ passed: false, detail: 'docs/tasks/K/development.md is missing' }) } } }, async (h, calls) => {
+      const r = await h.result();
+      expect(names(calls).filter((n) => n === 'runAgent')).toHaveLength(2);
+      expect(names(calls)).not.toContain('mergeFeatureBranch');
+      return r;
+    });
+    expect(result.status).toBe('failed');
+    expect(result.failureReason).toBe('stage development failed after 2 attempt(s): quality gate failed: docs/tasks/K/development.md is missing');
+  }, 60_000);
+
+  it('moves a stage to a live host when its host is lost, without using up an attempt', async () => {
+    // Host "gone" has no worker: its worktree activity times out before it starts.
+    const result = await scenario({ hosts: { b: {} }, picks: ['gone', 'b'] }, async (h, calls) => {
+      const r = await h.result();
+      const state = await h.query(stateQuery);
+      expect(state.history.map((a) => [a.attempt, a.host, a.outcome])).toEqual([
+        [1, 'gone', 'host-lost'],
+        [1, 'b', 'passed'],
+      ]);
+      expect(calls.filter((c) => c.name === 'runAgent').map((c) => c.queue)).toEqual([expect.stringMatching(/-host-b$/)]);
+      return r;
+    });
+    expect(result.status).toBe('done');
+  }, 60_000);
+
+  it('does not run a stage again when its push landed before its host was lost', async () => {
+    let prepared = 0;
+    const result = await scenario(
+      {
+        picks: ['a', 'b'],
+        hosts: {
+          // The agent on host a never answers again (its worker died after the push).
+          a: { runAgent: hangs },
+          b: { prepareWorktree: async () => ({ path: '/wt', fromBranch: 'feature', remoteHead: `pushed-by-a-${++prepared}` }) },
+        },
+      },
+      async (h, calls) => {
+        const r = await h.result();
+        expect(calls.filter((c) => c.name === 'runAgent')).toHaveLength(1);
+        const state = await h.query(stateQuery);
+        expect(state.history.at(0)).toMatchObject({ host: 'a', outcome: 'host-lost' });
+        expect(state.history.at(1)?.detail).toMatch(/its push landed before the host running it was lost/);
+        return r;
+      },
+    );
+    expect(result.status).toBe('done');
+  }, 60_000);
+
+  it('STOP while waiting for a dependency: compensates and ends cancelled', async () => {
+    const result = await scenario(
+      { input: { dependsOn: ['OTHER-1'] }, shared: { dependencyStatuses: async () => ({ 'OTHER-1': 'running' }) } },
+      async (h, calls) => {
+        await until(calls, (c) => names(c).includes('dependencyStatuses'), 'the dependency check');
+        await h.signal(stopSignal, { reason: 'not needed', requestedBy: 'test' });
+        const r = await h.result();
+        expect(names(calls)).not.toContain('runAgent');
+        return r;
+      },
+    );
+    expect(result.status).toBe('cancelled');
+    expect(result.compensation.map((c) => c.step)).toEqual(['kill-agent', 'cancel-jobs', 'remove-worktree', 'delete-branch']);
+    expect(result.compensation[0]?.detail).toBe('no host was assigned: no agent ran');
+  }, 60_000);
+
+  it('STOP while queued for the serial lock: leaves the queue and ends cancelled', async () => {
+    // Another task holds the lock: this one is queued and never granted.
+    const queued = { planPipeline: async () => planOf({ serial: true }), requestLock: async () => ({ lockId: 'lock-serial-demo' }) };
+    const result = await scenario({ shared: queued }, async (h, calls) => {
+      await until(calls, (c) => names(c).includes('requestLock'), 'the lock request');
+      await h.signal(stopSignal, { reason: 'stop in lock queue' });
+      const r = await h.result();
+      expect(names(calls)).not.toContain('runAgent');
+      return r;
+    });
+    expect(result.status).toBe('cancelled');
+  }, 60_000);
+
+  it('STOP inside the merge window: the merge ends honestly, then the task is cancelled without deploying', async () => {
+    const merging = gate<{ alreadyMerged: boolean; sha: string | null }>();
+    const result = await scenario({ shared: { mergeFeatureBranch: () => merging.p } }, async (h, calls) => {
+      await until(calls, (c) => names(c).includes('mergeFeatureBranch'), 'the merge');
+      await h.signal(stopSignal, { reason: 'during merge' });
+      const state = await h.query(stateQuery);
+      expect(state.inCriticalWindow).toBe(true);
+      expect(state.pendingStop?.reason).toBe('during merge');
+      merging.open({ alreadyMerged: false, sha: 'merged' });
+      const r = await h.result();
+      expect(names(calls)).not.toContain('deploy');
+      return r;
+    });
+    expect(result.status).toBe('cancelled');
+  }, 60_000);
+
+  it('a second STOP during compensation changes nothing: one compensation', async () => {
+    const killing = gate<void>();
+    const result = await scenario(
+      {
+        hosts: {
+          a: {
+            runAgent: runsUntilCancelled,
+            killAgent: async () => {
+              await killing.p;
+              return { step: 'kill-agent', ok: true, detail: 'killed 2 processes' };
+            },
+          },
+        },
+      },
+      async (h, calls) => {
+        await until(calls, (c) => names(c).includes('runAgent'), 'the agent');
+        await h.signal(stopSignal, { reason: 'first' });
+        await until(calls, (c) => names(c).includes('killAgent'), 'the kill');
+        await h.signal(stopSignal, { reason: 'second' });
+        killing.open();
+        const r = await h.result();
+        expect(names(calls).filter((n) => n === 'cancelJobs')).toHaveLength(1);
+        expect(names(calls).filter((n) => n === 'markCancelled')).toHaveLength(1);
+        return r;
+      },
+    );
+    expect(result.status).toBe('cancelled');
+    expect(result.compensation.map((c) => c.step)).toEqual(['kill-agent', 'cancel-jobs', 'remove-worktree', 'delete-branch']);
+  }, 60_000);
+
+  it('waits 30 simulated days for a dependency with bounded history, continuing as new', async () => {
+    let releaseAt = 0;
+    const { result, runs } = await scenario(
+      {
+        input: { dependsOn: ['SLOW-1'] },
+        shared: {
+          dependencyStatuses: async () => ({ 'SLOW-1': (await env.currentTimeMs()) >= releaseAt ? 'done' : 'running' }),
+        },
+      },
+      async (h) => {
+        releaseAt = (await env.currentTimeMs()) + 30 * DAY;
+        const r = await h.result();
+        // Every run of the chain, oldest first, with its history length.
+        const runs: number[] = [];
+        for (let runId: string | null | undefined = h.firstExecutionRunId; runId; ) {
+          const history: { events?: { workflowExecutionContinuedAsNewEventAttributes?: { newExecutionRunId?: string | null } | null }[] | null } = await env.client.workflow.getHandle(h.workflowId, runId).fetchHistory();
+          const events = history.events ?? [];
+          runs.push(events.length);
+          runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+        }
+        return { result: r, runs };
+      },
+    );
+    expect(result.status).toBe('done');
+    expect(runs.length).toBeGreaterThan(1);
+    for (const n of runs) expect(n).toBeLessThan(1000);
+  }, 300_000);
+});

@@ -1,0 +1,136 @@
+// The activity contracts: what each activity takes and returns. Types only; the implementations
+// live in activities/ and are registered by the worker under exactly these method names.
+import type { GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
+import type { CompensationResult, TaskInput } from './task.js';
+import type { TaskStatus } from './status.js';
+
+/** One progress comment on the task's Plane work item. */
+export type ProgressUpdate =
+  | { kind: 'started'; key: string; repo: string }
+  | { kind: 'stage'; key: string; stage: string; attempt?: number; host?: string | null }
+  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string }
+  | { kind: 'done'; key: string; sha?: string | null }
+  | { kind: 'failed'; key: string; reason: string }
+  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[] };
+
+export interface PipelinePlan {
+  repo: RepoSpec;
+  stages: StageSpec[];
+  attemptsPerStage: number;
+  timeouts: PipelineTimeouts;
+}
+
+export interface HostRef {
+  hostId: string;
+  taskQueue: string;
+}
+
+export interface TaskPatch {
+  stage?: string | null;
+  runId?: string;
+  status?: TaskStatus;
+  failureReason?: string | null;
+  cancelRequestedAt?: string;
+  cancelledAt?: string;
+  finishedAt?: string;
+}
+
+export interface TaskEvent {
+  taskId: string;
+  type: string;
+  stage?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** The task's rows in PostgreSQL. */
+export interface RecordActivities {
+  planPipeline(repo: string): Promise<PipelinePlan>;
+  recordTask(input: TaskInput & { workflowId: string; runId: string }): Promise<{ taskId: string }>;
+  updateTask(taskId: string, patch: TaskPatch): Promise<void>;
+  recordEvent(e: TaskEvent): Promise<void>;
+  /** `supersede`: also a job that had ended `done` (its stage is being run again). */
+  finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string; supersede?: boolean }): Promise<void>;
+  dependencyStatuses(keys: string[]): Promise<Record<string, TaskStatus>>;
+  /** Signals `dependencyEnded` to the running tasks that wait for `key`; returns how many. */
+  wakeDependents(key: string): Promise<number>;
+  cancelJobs(taskId: string): Promise<CompensationResult>;
+  /** Marks the task `cancelled` and frees its natural keys, in one write. */
+  markCancelled(taskId: string, at: string): Promise<{ key: string; planeIssueId: string | null }>;
+}
+
+/** Hosts and repo locks (shared queue). */
+export interface CoordinationActivities {
+  pickHost(): Promise<HostRef>;
+  /** Queues the holder on the repo's lock (starting the lock workflow if needed); returns the lock's id. */
+  requestLock(req: { repo: string; holderWorkflowId: string; purpose: string }): Promise<{ lockId: string }>;
+  awaitWorkflowClosed(workflowId: string): Promise<void>;
+}
+
+/** The forge and the deploy command (shared queue). */
+export interface DeliveryActivities {
+  openPullRequest(req: { repo: string; key: string; title: string; body: string }): Promise<{ number: number | null; url: string | null }>;
+  mergeFeatureBranch(req: { repo: string; key: string; title: string; pr: number | null }): Promise<{ alreadyMerged: boolean; sha: string | null }>;
+  deploy(req: { repo: string; key: string; title: string; sha: string | null }): Promise<{ ran: boolean; exitCode: number | null }>;
+  deleteFeatureBranch(req: { repo: string; key: string; branch?: string }): Promise<CompensationResult>;
+}
+
+export interface PlaneActivities {
+  /** Best effort: `sent: false` with a reason when Plane is not configured or the task has no work item. */
+  notifyPlane(req: { planeProjectId?: string; planeIssueId?: string; update: ProgressUpdate }): Promise<{ sent: boolean; reason?: string }>;
+}
+
+export interface ReconcileActivities {
+  knownHosts(): Promise<string[]>;
+  reconcileBranches(): Promise<{ deleted: string[]; refused: string[] }>;
+  reconcileTasks(): Promise<{ closed: { key: string; workflowStatus: string; status: string }[] }>;
+}
+
+/** Activities any worker runs (the shared `orch` queue). */
+export interface SharedActivities extends RecordActivities, CoordinationActivities, DeliveryActivities, PlaneActivities, ReconcileActivities {}
+
+export interface AgentRunRequest {
+  taskId: string;
+  key: string;
+  repo: string;
+  stage: string;
+  attempt: number;
+  title: string;
+  description: string;
+}
+
+export interface AgentRunResult {
+  exitCode: number | null;
+  signal: string | null;
+  pid: number;
+  logFile: string;
+  durationMs: number;
+}
+
+/** Activities bound to one host (its own task queue): the worktree and the agent process live there. */
+export interface HostActivities {
+  /** `remoteHead`: where `orch/<KEY>` stands on the remote (null when absent). */
+  prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null }>;
+  runAgent(req: AgentRunRequest): Promise<AgentRunResult>;
+  runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<{ passed: boolean; detail: string }>;
+  commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;
+  killAgent(req: { key: string }): Promise<CompensationResult>;
+  removeWorktree(req: { key: string; repo: string }): Promise<CompensationResult>;
+  reconcileHost(): Promise<{ host: string; worktreesRemoved: string[]; agentGroupsKilled: number }>;
+}
+
+/**
+ * The host activities' names, checked against the interface at compile time: a name added to
+ * HostActivities and missing here (or the other way round) is a type error.
+ */
+export const HOST_ACTIVITY_NAMES = [
+  'prepareWorktree',
+  'runAgent',
+  'runGate',
+  'commitAndPush',
+  'killAgent',
+  'removeWorktree',
+  'reconcileHost',
+] as const satisfies readonly (keyof HostActivities)[];
+type MissingHostActivity = Exclude<keyof HostActivities, (typeof HOST_ACTIVITY_NAMES)[number]>;
+const _allHostActivitiesNamed: [MissingHostActivity] extends [never] ? true : MissingHostActivity = true;
+void _allHostActivitiesNamed;

@@ -1,0 +1,8 @@
+// The contracts every layer may import: pure types and names, no I/O.
+export * from './activities.js';
+export * from './config.js';
+export * from './lock.js';
+export * from './names.js';
+export * from './status.js';
+export * from './task.js';
+export * from './reconcile.js';

@@ -1,0 +1,71 @@
+// The task workflow's contract: its input, state and result, and the messages it handles.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { TaskStatus } from './status.js';
+
+/** What a `task` workflow starts with. */
+export interface TaskInput {
+  key: string;
+  repo: string;
+  title: string;
+  description?: string;
+  planeIssueId?: string;
+  planeProjectId?: string;
+  /** Task keys that must be done (or cancelled) before this one starts. */
+  dependsOn?: string[];
+  /** Set when a long dependency wait continued as new: the task was already announced. */
+  resumed?: boolean;
+}
+
+export interface StopRequest {
+  reason?: string;
+  requestedBy?: string;
+}
+
+export interface StageAttempt {
+  stage: string;
+  attempt: number;
+  host?: string;
+  startedAt: string;
+  endedAt?: string;
+  outcome?: 'passed' | 'failed' | 'cancelled' | 'host-lost';
+  detail?: string;
+}
+
+export const COMPENSATION_STEPS = ['kill-agent', 'cancel-jobs', 'remove-worktree', 'delete-branch'] as const;
+export type CompensationStep = (typeof COMPENSATION_STEPS)[number];
+
+export interface CompensationResult {
+  step: CompensationStep;
+  ok: boolean;
+  detail: string;
+}
+
+/** Returned by the `state` query. */
+export interface TaskState {
+  key: string;
+  repo: string;
+  stage: string | null;
+  status: TaskStatus;
+  host: string | null;
+  history: StageAttempt[];
+  pendingStop: (StopRequest & { requestedAt: string }) | null;
+  inCriticalWindow: boolean;
+  failureReason: string | null;
+  compensation: CompensationResult[];
+}
+
+export interface TaskResult {
+  key: string;
+  status: TaskStatus;
+  failureReason: string | null;
+  compensation: CompensationResult[];
+}
+
+/** `temporal workflow signal --workflow-id task-KEY --name stop --input '{"reason":"…"}'` */
+export const stopSignal = defineSignal<[StopRequest?]>('stop');
+/** `temporal workflow query --workflow-id task-KEY --type state` */
+export const stateQuery = defineQuery<TaskState>('state');
+/** A task this one depends on has ended (sent by that task's finish; the waiter re-reads the records). */
+export const dependencyEndedSignal = defineSignal<[{ key: string }]>('dependencyEnded');
+
+export type TaskWorkflow = (input: TaskInput) => Promise<TaskResult>;

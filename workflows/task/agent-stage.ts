@@ -1,0 +1,102 @@
+// One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
+// attempt: the stage moves to a live host and starts again from what was pushed.
+import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import type { AgentRunResult, StageAttempt, StageSpec } from '../contracts/index.js';
+import { agentOn, records } from './activities.js';
+import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
+
+const MAX_HOST_MOVES = 10;
+
+export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<void> {
+  const { run, plan, state, key } = t;
+  await t.enterStage(stage.name);
+  const attempts = stage.attempts ?? plan.attemptsPerStage;
+  let lastReason = '';
+  let hostMoves = 0;
+  /** The agent job of an attempt whose host was lost: superseded if the stage must run again. */
+  let lostJob: string | null = null;
+  for (let attempt = 1; attempt <= attempts; ) {
+    const h = await t.ensureHost();
+    const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString() };
+    state.history.push(record);
+    run.refresh();
+    const activityId = `agent-${stage.name}-${attempt}-${hostMoves}`;
+    const end = (outcome: StageAttempt['outcome'], detail: string) => {
+      record.outcome = outcome;
+      record.detail = detail;
+      record.endedAt = new Date().toISOString();
+      run.refresh();
+    };
+    /** Records a failed attempt; resolves once its event is recorded. */
+    const failed = (reason: string, retryNotice: boolean) => {
+      lastReason = reason;
+      end('failed', reason);
+      if (retryNotice && attempt < attempts) run.notify({ kind: 'stage-retry', key, stage: stage.name, attempt: attempt + 1, reason });
+      return t.event('stage-attempt-failed', stage.name, { attempt, reason });
+    };
+    try {
+      const wt = await t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo });
+      // Only this workflow pushes orch/<KEY>, and only after a gate passed. If the branch moved past
+      // our last push while a lost host ran this stage, that host's push landed: the stage passed,
+      // and running its agent again would land its work twice.
+      if (hostMoves > 0 && wt.remoteHead !== undefined && wt.remoteHead !== null && wt.remoteHead !== run.pushedSha) {
+        run.pushedSha = wt.remoteHead;
+        end('passed', `its push landed before the host running it was lost (${wt.remoteHead.slice(0, 12)})`);
+        await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: run.pushedSha, recoveredFromPush: true });
+        return;
+      }
+      if (lostJob) {
+        const superseded = lostJob;
+        lostJob = null;
+        await CancellationScope.nonCancellable(() =>
+          records.finishJob({ activityKey: superseded, status: 'failed', detail: 'its host was lost before the stage was pushed', supersede: true }),
+        );
+      }
+      let agent: AgentRunResult;
+      run.agentRunning = true;
+      try {
+        agent = await agentOn(plan, h, {
+          activityId,
+          summary: `${stage.name}: agent (attempt ${attempt})`,
+          timeout: stage.timeout ?? plan.timeouts.stage,
+        }).runAgent({ taskId: t.taskId, key, repo: run.repo, stage: stage.name, attempt, title: run.input.title, description: run.input.description ?? '' });
+      } finally {
+        run.agentRunning = false;
+      }
+      if (agent.exitCode !== 0) {
+        await failed(`agent exited with ${agent.exitCode === null ? `signal ${agent.signal}` : `code ${agent.exitCode}`}`, true);
+        attempt++;
+        continue;
+      }
+      const gate = await t.onHost(h, { summary: `${stage.name}: quality gate` }).runGate({ key, repo: run.repo, stage: stage.name, gate: stage.gate });
+      if (!gate.passed) {
+        await failed(`quality gate failed: ${gate.detail}`, true);
+        attempt++;
+        continue;
+      }
+      const pushed = await t.onHost(h, { summary: `${stage.name}: push` }).commitAndPush({ key, repo: run.repo, stage: stage.name });
+      run.pushedSha = pushed.sha;
+      end('passed', gate.detail);
+      await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha });
+      return;
+    } catch (err) {
+      if (isCancellation(err) || state.pendingStop) {
+        end('cancelled', 'stopped');
+        throw err;
+      }
+      if (isHostLost(err)) {
+        end('host-lost', `host ${h.hostId} stopped answering`);
+        const job = `${run.info.runId}/${activityId}`;
+        lostJob = job;
+        await CancellationScope.nonCancellable(() => records.finishJob({ activityKey: job, status: 'failed', detail: `host ${h.hostId} lost` }));
+        await t.event('host-lost', stage.name, { host: h.hostId, attempt });
+        t.loseHost();
+        if (++hostMoves > MAX_HOST_MOVES) throw ApplicationFailure.nonRetryable(`stage ${stage.name}: lost ${hostMoves} hosts in a row`);
+        continue; // the attempt is not used up: nothing ran to an end
+      }
+      await failed(reasonOf(err), false);
+      attempt++;
+    }
+  }
+  throw ApplicationFailure.nonRetryable(`stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, 'StageFailed');
+}

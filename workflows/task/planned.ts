@@ -1,0 +1,65 @@
+// A task once recorded and planned: its row id and pipeline are known from here on, so the stage
+// code reads them without guards.
+import { ActivityFailure, CancellationScope, TimeoutFailure, type ActivityOptions } from '@temporalio/workflow';
+import type { HostRef, PipelinePlan, TaskPatch } from '../contracts/index.js';
+import { onHost, records } from './activities.js';
+import type { TaskRun } from './run.js';
+
+export class PlannedTask {
+  constructor(
+    readonly run: TaskRun,
+    readonly taskId: string,
+    readonly plan: PipelinePlan,
+  ) {}
+
+  get key() {
+    return this.run.key;
+  }
+  get state() {
+    return this.run.state;
+  }
+
+  /** A task event, recorded even while a STOP is cancelling the pipeline. */
+  event(type: string, stage: string | null, detail: Record<string, unknown> = {}) {
+    return CancellationScope.nonCancellable(() => records.recordEvent({ taskId: this.taskId, type, stage, detail }));
+  }
+
+  update(patch: TaskPatch) {
+    return CancellationScope.nonCancellable(() => records.updateTask(this.taskId, patch));
+  }
+
+  async enterStage(stage: string) {
+    this.state.stage = stage;
+    this.run.refresh();
+    this.run.notify({ kind: 'stage', key: this.key, stage });
+    // Also after `temporal workflow reset` of a failed task: the row follows the run that is live now.
+    await this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null });
+  }
+
+  onHost(host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {
+    return onHost(this.plan, host, opts);
+  }
+
+  async ensureHost(): Promise<HostRef> {
+    const { run } = this;
+    if (!run.host) {
+      run.host = await records.pickHost();
+      run.usedHosts.set(run.host.hostId, run.host);
+      this.state.host = run.host.hostId;
+      run.refresh();
+    }
+    return run.host;
+  }
+
+  loseHost(): void {
+    this.run.host = null;
+    this.state.host = null;
+  }
+}
+
+/** A host-bound activity that timed out waiting for, or hearing from, its host: the host is gone. */
+export const isHostLost = (err: unknown): boolean =>
+  err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType !== 'START_TO_CLOSE';
+
+export const reasonOf = (err: unknown): string =>
+  err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
