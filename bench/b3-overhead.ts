@@ -10,6 +10,7 @@ import { say, type Stack } from './stack.js';
 import { fmtMs, fmtRatio, median } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 import { noopActivitiesWorkflow } from './workflows.js';
+import { TERMINAL_STATUSES } from '../workflows/contracts/index.js';
 
 /** The no-op agent: writes the gate file and exits 0. No node, no git: the cheapest honest agent. */
 const NOOP_AGENT = { command: '/bin/sh', args: ['-c', 'mkdir -p "docs/tasks/$ORCH_TASK_KEY" && echo ok > "docs/tasks/$ORCH_TASK_KEY/$ORCH_STAGE.md"'] };
@@ -125,7 +126,7 @@ export async function runB3(stack: Stack, o: BenchOptions): Promise<BenchResult>
     say(`B3: orch task ${key} through ${N} stages…`);
     const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `b3 run ${r}` });
     if (res.status !== 202) throw new Error(`B3: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
-    const status = await env.waitForStatus(key, ['done', 'failed', 'cancelled'], 5 * 60_000);
+    const status = await env.waitForStatus(key, TERMINAL_STATUSES, 5 * 60_000);
     if (status !== 'done') throw new Error(`B3: task ${key} ended ${status}`);
     // The row says done just before the workflow's last steps: wait for the execution itself to close.
     await env.client.workflow.getHandle(`task-${key}`).result();

@@ -74,7 +74,7 @@ export async function createOrchEnv(stack: Stack, o: OrchEnvOptions) {
   const stampDir = stampDirOf(instance.dir);
 
   /** Polls the database every 50 ms (not the API, which a benchmark may not run) until the task's status is one of `want`. */
-  const waitForStatus = (key: string, want: string[], timeoutMs: number) =>
+  const waitForStatus = (key: string, want: readonly string[], timeoutMs: number) =>
     until(`task ${key} to be ${want.join('|')}`, async () => {
       const s = await instance.taskStatus(key);
       return s && want.includes(s) ? s : null;

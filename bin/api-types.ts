@@ -1,7 +1,7 @@
 // The orch API's answers as the CLI reads them (api/ serves them; JSON, so dates are strings).
 import type { LockRequest } from '../workflows/contracts/lock.js';
 import type { TaskStatus } from '../workflows/contracts/status.js';
-import type { CompensationResult, StopRequest, TaskState } from '../workflows/contracts/task.js';
+import type { CompensationResult, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
 
 export interface StartTaskRequest {
   repo: string;
@@ -55,7 +55,7 @@ export interface JobRecord {
 
 export interface EventRecord {
   id: number;
-  type: string;
+  type: TaskEventType;
   stage: string | null;
   detail: Record<string, any> | null;
   createdAt: string;

@@ -26,6 +26,7 @@ import {
   type TaskView,
   type AgentStage,
 } from './support.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 type Target = AgentStage | 'host-activity';
 /**
@@ -128,7 +129,7 @@ describe('F1: kill -9 of a worker mid-task, a second worker alive', () => {
         }
 
         for (const key of keys) {
-          const v = (await env.waitForStatus(key, ['done', 'failed', 'cancelled'], 180_000)) as TaskView;
+          const v = (await env.waitForStatus(key, TERMINAL_STATUSES, 180_000)) as TaskView;
           s.rec.trials++;
           s.outcome(v.task.status);
           const violations = stageViolations(v, { expectDone: true, mainSubjects: await subjects(env.remote.path) });

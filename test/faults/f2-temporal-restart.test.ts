@@ -11,6 +11,7 @@ import { readDevConfig, startDevServer, type DevServer } from '../../worker/temp
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { freePort } from '../../worker/harness/free-port.js';
 import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const TASKS = size(3, 10);
 const DOWNTIME_MS = 5000;
@@ -55,7 +56,7 @@ describe('F2: the Temporal server restarts mid-batch', () => {
 
       const problems: string[] = [];
       for (const key of keys) {
-        const v = (await e.waitForStatus(key, ['done', 'failed', 'cancelled'], 240_000)) as TaskView;
+        const v = (await e.waitForStatus(key, TERMINAL_STATUSES, 240_000)) as TaskView;
         s.rec.trials++;
         s.outcome(v.task.status);
         if (v.task.status !== 'done') problems.push(`${key}: ${v.task.status} (${v.task.failureReason ?? ''})`);

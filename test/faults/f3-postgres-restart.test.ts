@@ -29,6 +29,7 @@ import {
   type TaskView,
   worktreesLeft,
 } from './support.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const TASKS = size(3, 10);
 const DOWNTIME_MS = 5000;
@@ -73,7 +74,7 @@ describe('F3: PostgreSQL restarts mid-batch', () => {
 
       const problems: string[] = [];
       for (const key of keys) {
-        const v = (await e.waitForStatus(key, ['done', 'failed', 'cancelled'], 240_000)) as TaskView;
+        const v = (await e.waitForStatus(key, TERMINAL_STATUSES, 240_000)) as TaskView;
         s.rec.trials++;
         s.outcome(v.task.status);
         if (v.task.status !== 'done') problems.push(`${key}: ${v.task.status} (${v.task.failureReason ?? ''})`);

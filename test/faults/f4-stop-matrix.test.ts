@@ -33,6 +33,7 @@ import {
   worktreesLeft,
   type TaskView,
 } from './support.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const SECRET = 'f4-plane-secret';
 const SITUATIONS = [...AGENT_STAGES, 'merge', 'deploy', 'twice', 'before-start', 'after-done', 'unknown'] as const;
@@ -151,7 +152,7 @@ describe('F4: STOP matrix', () => {
         }
         if (situation === 'after-done') {
           const task = await started({});
-          const done = (await env.waitForStatus(key, ['done', 'failed', 'cancelled'], 180_000)) as TaskView;
+          const done = (await env.waitForStatus(key, TERMINAL_STATUSES, 180_000)) as TaskView;
           if (done.task.status !== 'done') return void fail(`did not get done first: ${done.task.status}`);
           // "After done": the execution has closed too (the row says done a moment before it returns).
           await poll(`${label}: the execution to close`, async () => (await env.client.workflow.getHandle(`task-${key}`).describe()).status.name !== 'RUNNING', 30_000, 100);
@@ -192,7 +193,7 @@ describe('F4: STOP matrix', () => {
         if (!sent[0]!.accepted && !sent[1]?.accepted) fail(`not accepted: ${sent.map((x) => x.detail).join(' | ')}`);
         if (situation === 'twice' && channel === 'api' && !sent.every((x) => x.accepted)) fail(`both API calls should be 202: ${sent.map((x) => x.detail).join(' | ')}`);
 
-        const v = (await env.waitForStatus(key, ['done', 'failed', 'cancelled'], 180_000)) as TaskView;
+        const v = (await env.waitForStatus(key, TERMINAL_STATUSES, 180_000)) as TaskView;
         s.rec.trials++;
         s.outcome(v.task.status);
         if (v.task.status !== 'cancelled') return void fail(`ended ${v.task.status} (${v.task.failureReason ?? ''}); ${explain(v)}`);

@@ -26,6 +26,7 @@ import {
   type AgentStage,
   type TaskView,
 } from './support.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 /**
  * The hung worker's agents, in the targeted stage, take this long (a `node` shim on its PATH only):
@@ -128,7 +129,7 @@ describe('F7: a SIGSTOPped worker, a second worker alive', () => {
         }
 
         for (const key of keys) {
-          const v = (await env.waitForStatus(key, ['done', 'failed', 'cancelled'], 180_000)) as TaskView;
+          const v = (await env.waitForStatus(key, TERMINAL_STATUSES, 180_000)) as TaskView;
           s.rec.trials++;
           s.outcome(v.task.status);
           if (v.task.status !== 'done') problems.push(`${key}: ended ${v.task.status} (${v.task.failureReason ?? ''})`);

@@ -10,6 +10,7 @@ import { inject } from 'vitest';
 import { groupMembers } from '../../activities/adapters/process-tree.js';
 import type { TestEnv } from '../support/env.js';
 import { branchSha, readHookLog, tryGitIn } from '../support/git-fixtures.js';
+import { until } from '../../worker/harness/until.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -253,16 +254,8 @@ export async function pendingActivities(env: TestEnv, workflowId: string) {
   }
 }
 
-/** Polls `fn` until truthy, without `env.until`'s fixed 100 ms step. */
-export async function poll<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
+/** Polls `fn` until truthy, at a step of the caller's choosing. */
+export const poll = until;
 
 /** Runs `fn` over `items` with at most `n` at once; resolves with all results (in order) or the first error after all settle. */
 export async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {

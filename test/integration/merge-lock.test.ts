@@ -1,6 +1,6 @@
 // Two tasks of one repo reach merge together: the per-repo merge lock serializes them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockStateQuery, lockWorkflowId } from '../../workflows/contracts/index.js';
+import { lockStateQuery, lockWorkflowId, TERMINAL_STATUSES, acquireSignal, releaseSignal, taskWorkflowId, workflowTypes, type LockRequest, type RepoLockWorkflow } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { exportAndReplay } from '../support/histories.js';
 import { gitIn } from '../support/git-fixtures.js';
@@ -17,12 +17,12 @@ describe('merge lock', () => {
     // tasks are certain to reach merge while the lock is taken and queue up behind it.
     await env.api('POST', '/api/tasks', { key: 'HOLDER-1', repo: 'demo', title: 'holds the lock', dependsOn: ['NEVER-1'] });
     const lockId = lockWorkflowId(env.taskQueue, 'merge', 'demo');
-    await env.client.workflow.signalWithStart('repoLock', {
+    await env.client.workflow.signalWithStart<RepoLockWorkflow, [LockRequest]>(workflowTypes.repoLock, {
       workflowId: lockId,
       taskQueue: env.taskQueue,
       args: [undefined],
-      signal: 'acquire',
-      signalArgs: [{ holderWorkflowId: 'task-HOLDER-1', purpose: 'test' }],
+      signal: acquireSignal,
+      signalArgs: [{ holderWorkflowId: taskWorkflowId('HOLDER-1'), purpose: 'test' }],
     });
     const lock = env.client.workflow.getHandle(lockId);
     await env.until('the holder to hold the lock', async () => (await lock.query(lockStateQuery)).holder?.holderWorkflowId === 'task-HOLDER-1');
@@ -34,8 +34,8 @@ describe('merge lock', () => {
     });
     expect(waiting.waiters.map((w) => w.holderWorkflowId).sort()).toEqual(['task-M-1', 'task-M-2']);
 
-    await lock.signal('release', { holderWorkflowId: 'task-HOLDER-1' });
-    const [a, b] = await Promise.all(['M-1', 'M-2'].map((k) => env.waitForStatus(k, ['done', 'failed', 'cancelled'])));
+    await lock.signal(releaseSignal, { holderWorkflowId: taskWorkflowId('HOLDER-1') });
+    const [a, b] = await Promise.all(['M-1', 'M-2'].map((k) => env.waitForStatus(k, TERMINAL_STATUSES)));
     expect([a.task.status, b.task.status]).toEqual(['done', 'done']);
 
     const window = (r: any) => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectDir } from '../../worker/config/project-dir.js';
-import { lockStateQuery, lockWorkflowId } from '../../workflows/contracts/index.js';
+import { lockStateQuery, lockWorkflowId, TERMINAL_STATUSES, acquireSignal, releaseSignal, taskWorkflowId, workflowTypes, type LockRequest, type RepoLockWorkflow } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { freePort } from '../../worker/harness/free-port.js';
 
@@ -254,16 +254,16 @@ describe('operator interface', () => {
     // A task that waits forever for a dependency stands in as the lock's holder.
     await env.api('POST', '/api/tasks', { key: 'HOLD-1', repo, title: 'holds the lock', dependsOn: ['NEVER-1'] });
     const lockId = lockWorkflowId(env.taskQueue, 'merge', repo);
-    await env.client.workflow.signalWithStart('repoLock', {
+    await env.client.workflow.signalWithStart<RepoLockWorkflow, [LockRequest]>(workflowTypes.repoLock, {
       workflowId: lockId,
       taskQueue: env.taskQueue,
       args: [undefined],
-      signal: 'acquire',
-      signalArgs: [{ holderWorkflowId: 'task-HOLD-1', purpose: 'test' }],
+      signal: acquireSignal,
+      signalArgs: [{ holderWorkflowId: taskWorkflowId('HOLD-1'), purpose: 'test' }],
     });
     await env.until('HOLD-1 to hold the lock', async () => (await env.client.workflow.getHandle(lockId).query(lockStateQuery)).holder !== null);
     await env.api('POST', '/api/tasks', { key: 'LOCK-1', repo, title: 'merges behind the holder' });
-    const release = () => env.client.workflow.getHandle(lockId).signal('release', { holderWorkflowId: 'task-HOLD-1' });
+    const release = () => env.client.workflow.getHandle(lockId).signal(releaseSignal, { holderWorkflowId: taskWorkflowId('HOLD-1') });
     try {
       const q = await env.until(
         'LOCK-1 to wait for the merge lock',
@@ -285,7 +285,7 @@ describe('operator interface', () => {
       // Also when an assertion failed: the later tests of this repo merge through this lock.
       await release();
     }
-    expect((await env.waitForStatus('LOCK-1', ['done', 'failed', 'cancelled'])).task.status).toBe('done');
+    expect((await env.waitForStatus('LOCK-1', TERMINAL_STATUSES)).task.status).toBe('done');
     // The lock workflow stays running (idle) after the merges, free.
     const free = await env.until('the merge lock to be free', async () => {
       const l = (await queue()).locks.find((x: any) => x.lockId === lockId);

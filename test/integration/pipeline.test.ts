@@ -1,8 +1,8 @@
 // The task workflow end to end on the real stack: dev server, PostgreSQL, git, processes.
 import { access } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orchSearchAttributes } from '../../workflows/contracts/index.js';
-import { stateQuery } from '../../workflows/contracts/index.js';
+import { orchSearchAttributes, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
+import { stateQuery, taskWorkflowId } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { exportAndReplay } from '../support/histories.js';
 import { branchSha, gitIn, readHookLog } from '../support/git-fixtures.js';
@@ -26,7 +26,7 @@ describe('task workflow', () => {
     const again = await env.api('POST', '/api/tasks', { key: 'HAPPY-1', repo: 'demo', title: 'Say hello' });
     expect(again.body).toMatchObject({ existing: true, runId: start.body.runId });
 
-    const done = await env.waitForStatus('HAPPY-1', ['done', 'failed', 'cancelled']);
+    const done = await env.waitForStatus('HAPPY-1', TERMINAL_STATUSES);
     expect(done.task.status).toBe('done');
 
     // main holds every stage's work and the merge commit.
@@ -66,7 +66,7 @@ describe('task workflow', () => {
 
   it('retries a failing quality gate, then ends failed with the reason', async () => {
     await env.api('POST', '/api/tasks', { key: 'GATE-1', repo: 'demo', title: 'Design fails', description: '@agent fail-stage=design' });
-    const failed = await env.waitForStatus('GATE-1', ['done', 'failed', 'cancelled']);
+    const failed = await env.waitForStatus('GATE-1', TERMINAL_STATUSES);
     expect(failed.task.status).toBe('failed');
     expect(failed.task.failureReason).toMatch(/stage design failed after 2 attempt\(s\): agent exited with code 1/);
     const state = await env.client.workflow.getHandle('task-GATE-1').query(stateQuery);
@@ -76,6 +76,22 @@ describe('task workflow', () => {
     expect(failed.jobs.filter((j: any) => j.stage === 'design').map((j: any) => j.status)).toEqual(['failed', 'failed']);
     // Nothing of it reached main.
     expect(await gitIn(env.remote.path, 'log', '--format=%s', 'main')).not.toContain('GATE-1');
+  });
+
+  it('waits for a dependency, and starts once it is done, woken by its ending', async () => {
+    await env.api('POST', '/api/tasks', { key: 'DEP-B', repo: 'demo', title: 'after A', dependsOn: ['DEP-A'] });
+    const b = env.client.workflow.getHandle(taskWorkflowId('DEP-B'));
+    await env.until('DEP-B to wait for DEP-A', async () => (await b.query(stateQuery)).stage === 'waiting');
+    await env.api('POST', '/api/tasks', { key: 'DEP-A', repo: 'demo', title: 'first' });
+    const a = await env.waitForStatus('DEP-A', TERMINAL_STATUSES);
+    expect(a.task.status).toBe('done');
+    // The wait re-checks on its own only every few hours: finishing here means DEP-A's ending woke it.
+    const after = await env.waitForStatus('DEP-B', TERMINAL_STATUSES);
+    expect(after.task.status).toBe('done');
+    const aDone = new Date(a.events.find((e: any) => e.type === 'done').createdAt).getTime();
+    expect(Math.min(...after.jobs.map((j: any) => new Date(j.createdAt).getTime()))).toBeGreaterThan(aDone);
+    const signals = ((await b.fetchHistory()).events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName);
+    expect(signals.filter((name) => name === 'dependencyEnded')).toHaveLength(1);
   });
 
   it('replays the histories it recorded (no non-determinism)', async () => {

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { DEMO_PROJECT_ID, startPlaneStandin, type PlaneStandin } from '../support/plane.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 describe('Plane progress comments', () => {
   let plane: PlaneStandin;
@@ -25,7 +26,7 @@ describe('Plane progress comments', () => {
     // The first two comment calls are rate limited; Plane announces the reset in epoch seconds.
     plane.answer429(2, { inSeconds: 1, reset: 'epoch' });
     await env.api('POST', '/api/tasks', { key: 'DEMO-7', repo: 'demo', title: 'commented', planeIssueId: item, planeProjectId: DEMO_PROJECT_ID });
-    const done = await env.waitForStatus('DEMO-7', ['done', 'failed', 'cancelled']);
+    const done = await env.waitForStatus('DEMO-7', TERMINAL_STATUSES);
     expect(done.task.status).toBe('done');
     const comments = await env.until('the final comment', async () => {
       const c = commentsOn(item);

@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 describe('bin/plane-send.ts', () => {
   let env: TestEnv;
@@ -27,7 +28,7 @@ describe('bin/plane-send.ts', () => {
     await env.until('the design agent', async () => (await env.records.jobsOf(task.id)).some((j) => j.stage === 'design' && j.status === 'running'));
     const stop = await send('--state', 'STOP', '--item', '42');
     expect(stop.stdout).toMatch(/^202 .*"outcome":"stop-signalled"/);
-    expect((await env.waitForStatus('DEMO-42', ['cancelled', 'done', 'failed'])).task.status).toBe('cancelled');
+    expect((await env.waitForStatus('DEMO-42', TERMINAL_STATUSES)).task.status).toBe('cancelled');
   });
 
   it('says clearly when the secret is missing', async () => {

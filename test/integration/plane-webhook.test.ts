@@ -16,6 +16,7 @@ import {
   type PlaneIssuePayloadOptions,
   type PlaneStateRef,
 } from '../support/plane.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const SECRET = 'plane-webhook-secret-for-tests';
 const DEFAULT_WINDOW_MS = 60_000;
@@ -164,7 +165,7 @@ describe('Plane webhook', () => {
     expect(stop.status).toBe(202);
     expect(stop.body).toMatchObject({ outcome: 'stop-signalled', key: item.key });
     expect((await item.move(demoStates.stop, { field: 'state_id', oldState: demoStates.toAnalyse })).body.outcome).toBe('duplicate');
-    const done = await env.waitForStatus(item.key, ['cancelled', 'done', 'failed']);
+    const done = await env.waitForStatus(item.key, TERMINAL_STATUSES);
     expect(done.task.status).toBe('cancelled');
     const cancelled = done.events.find((e: any) => e.type === 'cancelled');
     expect(cancelled.detail).toMatchObject({ reason: 'Plane STOP', requestedBy: 'plane:alice' });
@@ -227,7 +228,7 @@ describe('Plane webhook', () => {
 
     env.plane!.stopStatusRepos = ['demo'];
     expect((await item.move(demoStates.stop)).body.outcome).toBe('stop-signalled');
-    expect((await env.waitForStatus(item.key, ['cancelled', 'done', 'failed'])).task.status).toBe('cancelled');
+    expect((await env.waitForStatus(item.key, TERMINAL_STATUSES)).task.status).toBe('cancelled');
   });
 
   it('needs no bearer token when the API has one', async () => {

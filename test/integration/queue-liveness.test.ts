@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { setPushDelay } from '../support/git-fixtures.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 describe('GET /queue', () => {
   let env: TestEnv;
@@ -27,7 +28,7 @@ describe('GET /queue', () => {
     } finally {
       await setPushDelay(env.remote, 0);
     }
-    expect((await env.waitForStatus('QM-1', ['cancelled', 'done', 'failed'])).task.status).toBe('cancelled');
+    expect((await env.waitForStatus('QM-1', TERMINAL_STATUSES)).task.status).toBe('cancelled');
     w.child.kill('SIGTERM');
     await w.child;
   });
@@ -53,6 +54,6 @@ describe('GET /queue', () => {
       process.kill(w.pid, 'SIGCONT');
     }
     await env.api('POST', '/api/tasks/QL-1/stop', {});
-    expect((await env.waitForStatus('QL-1', ['cancelled', 'done', 'failed'])).task.status).toBe('cancelled');
+    expect((await env.waitForStatus('QL-1', TERMINAL_STATUSES)).task.status).toBe('cancelled');
   });
 });

@@ -12,6 +12,7 @@ import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { branchSha, setPushDelay } from '../support/git-fixtures.js';
 import { freePort } from '../../worker/harness/free-port.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const RUNBOOK = path.join(projectDir, 'docs', 'runbook.md');
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -141,7 +142,7 @@ describe('the runbook (docs/runbook.md), run against a real Temporal dev server'
   };
 
   const expectStopped = async (key: string, pgid: number) => {
-    const after = await env.waitForStatus(key, ['cancelled', 'done', 'failed']);
+    const after = await env.waitForStatus(key, TERMINAL_STATUSES);
     expect(after.task.status).toBe('cancelled');
     expect(groupMembers(pgid)).toEqual([]);
     expect(await branchSha(env.remote.path, `orch/${key}`)).toBeNull();

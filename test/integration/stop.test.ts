@@ -8,6 +8,7 @@ import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { exportAndReplay } from '../support/histories.js';
 import { branchSha, readHookLog, setPushDelay } from '../support/git-fixtures.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 /** An agent that hangs in development, ignores SIGTERM and leaves a grandchild: the hard case. */
@@ -39,7 +40,7 @@ describe('STOP', () => {
 
   /** Everything STOP promises, after the fact. */
   const expectCleanStop = async (key: string, run: { pgid: number; mainBefore: string | null }) => {
-    const after = await env.waitForStatus(key, ['cancelled', 'done', 'failed']);
+    const after = await env.waitForStatus(key, TERMINAL_STATUSES);
     expect(after.task.status).toBe('cancelled');
     expect(after.task.key).toMatch(new RegExp(`^${key}#cancelled-[0-9a-f-]{36}$`));
     expect(after.task.cancelledAt).toBeTruthy();
@@ -112,7 +113,7 @@ describe('STOP', () => {
     } finally {
       await setPushDelay(env.remote, 0);
     }
-    const after = await env.waitForStatus('MERGE-1', ['cancelled', 'done', 'failed']);
+    const after = await env.waitForStatus('MERGE-1', TERMINAL_STATUSES);
     expect(after.task.status).toBe('cancelled');
     expect(new Date(after.task.cancelRequestedAt).getTime()).toBeLessThan(new Date(after.task.cancelledAt).getTime());
     const log = (await execa('git', ['log', '--format=%s', 'main'], { cwd: env.remote.path })).stdout;
@@ -129,7 +130,7 @@ describe('STOP', () => {
       const task = await slow.until('the task row', () => slow.records.taskByKey('DEP-1'));
       await slow.until('the deploy to start', async () => (await slow.records.eventsOf(task.id)).some((e) => e.type === 'deploy-started'));
       expect((await slow.api('POST', '/api/tasks/DEP-1/stop', {})).status).toBe(202);
-      const after = await slow.waitForStatus('DEP-1', ['cancelled', 'done', 'failed']);
+      const after = await slow.waitForStatus('DEP-1', TERMINAL_STATUSES);
       expect(after.task.status).toBe('cancelled');
       expect(after.events.map((e: any) => e.type)).toContain('deploy-finished');
       const deploys = (await readFile(slow.deployLog, 'utf8')).split('\n').filter((l) => l.includes(' DEP-1 '));
@@ -154,7 +155,7 @@ describe('STOP', () => {
     await env.api('POST', '/api/tasks', { key: 'EARLY-1', repo: 'demo', title: 'waits', dependsOn: ['NEVER-1'] });
     await env.until('the task row', () => env.records.taskByKey('EARLY-1'));
     expect((await env.api('POST', '/api/tasks/EARLY-1/stop', {})).status).toBe(202);
-    const after = await env.waitForStatus('EARLY-1', ['cancelled', 'done', 'failed']);
+    const after = await env.waitForStatus('EARLY-1', TERMINAL_STATUSES);
     expect(after.task.status).toBe('cancelled');
     const steps = after.events.filter((e: any) => e.type === 'compensation').map((e: any) => e.detail);
     expect(steps.map((s: any) => [s.step, s.ok])).toEqual([
@@ -169,7 +170,7 @@ describe('STOP', () => {
 
   it('of a finished task is 409 with its state, and changes nothing', async () => {
     await env.api('POST', '/api/tasks', { key: 'FIN-1', repo: 'demo', title: 'finishes' });
-    const done = await env.waitForStatus('FIN-1', ['done', 'failed', 'cancelled']);
+    const done = await env.waitForStatus('FIN-1', TERMINAL_STATUSES);
     expect(done.task.status).toBe('done');
     const res = await env.api('POST', '/api/tasks/FIN-1/stop', {});
     expect(res.status).toBe(409);
@@ -239,7 +240,7 @@ describe('STOP never deletes the default branch', () => {
       await env.until('the design agent', async () => (await env.records.jobsOf(task.id)).some((j) => j.stage === 'design' && j.status === 'running'));
       const before = await branchSha(env.remote.path, 'orch/EVIL-1');
       await env.api('POST', '/api/tasks/EVIL-1/stop', {});
-      const after = await env.waitForStatus('EVIL-1', ['cancelled', 'done', 'failed']);
+      const after = await env.waitForStatus('EVIL-1', TERMINAL_STATUSES);
       expect(after.task.status).toBe('cancelled');
       const del = after.events.find((e: any) => e.type === 'compensation' && e.detail.step === 'delete-branch');
       expect(del.detail.ok).toBe(false);

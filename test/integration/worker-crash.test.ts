@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers } from '../../activities/adapters/process-tree.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { gitIn, readHookLog } from '../support/git-fixtures.js';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 describe('a worker dies during an agent run', () => {
   let env: TestEnv;
@@ -28,7 +29,7 @@ describe('a worker dies during an agent run', () => {
     // The guard sees its worker gone and takes the whole agent group down.
     await env.until('the dead worker\'s agent group to be gone', async () => groupMembers(job.pid!).length === 0, 15_000);
 
-    const done = await env.waitForStatus('CRASH-1', ['done', 'failed', 'cancelled'], 120_000);
+    const done = await env.waitForStatus('CRASH-1', TERMINAL_STATUSES, 120_000);
     expect(done.task.status).toBe('done');
     const passed = done.events.filter((e: any) => e.type === 'stage-passed').map((e: any) => e.stage);
     expect(passed).toEqual(['analysis', 'design', 'development', 'review']);
@@ -65,7 +66,7 @@ done
     await chmod(hook, 0o755);
     await env.spawnWorker('push-b');
     await env.api('POST', '/api/tasks', { key: 'PUSH-1', repo: 'demo', title: 'push then crash' });
-    const done = await env.waitForStatus('PUSH-1', ['done', 'failed', 'cancelled'], 120_000);
+    const done = await env.waitForStatus('PUSH-1', TERMINAL_STATUSES, 120_000);
     expect(done.task.status).toBe('done');
     expect(a.child.signalCode ?? (await a.child).signal).toBe('SIGKILL');
     const recovered = done.events.find((e: any) => e.type === 'stage-passed' && e.stage === 'design');

@@ -1,8 +1,8 @@
-// A time-skipping test environment on the Java test server from Maven Central (worker/temporal-test-server.ts):
+// A time-skipping test environment on the Java test server from Maven Central (worker/temporal/test-server.ts):
 // the SDK's default would download a native build from GitHub, which this machine and CI cannot reach.
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { resolveTimeSkippingServer } from '../../worker/temporal-test-server.js';
+import { resolveTimeSkippingServer } from '../../worker/temporal/test-server.js';
 
 /** The SDK gives the server 5 s to listen; a JVM on a busy 2-core machine can miss that, so retry that case only. */
 const START_ATTEMPTS = 3;

@@ -14,7 +14,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { execa, type ResultPromise } from 'execa';
 import { PLANE_WEBHOOK_DISABLED } from '../../api/plane/config.js';
 import { createDatabase } from '../../db/embedded.js';
-import { taskWorkflowId, type TaskStatus } from '../../workflows/contracts/index.js';
+import { TERMINAL_STATUSES, taskWorkflowId, type TaskStatus } from '../../workflows/contracts/index.js';
 import type { BareRemote } from '../bare-remote.js';
 import type { PlaneConfig } from '../config/env.js';
 import { loadPipelineConfig } from '../config/pipeline.js';
@@ -219,7 +219,7 @@ export async function createInstance<R extends BareRemote>(o: InstanceOptions<R>
   };
 
   /** Polls the task through the API (by key, tombstones included) until its status is one of `want`; returns the API's answer. */
-  const waitForStatus = async (key: string, want: TaskStatus[], timeoutMs = 120_000) => {
+  const waitForStatus = async (key: string, want: readonly TaskStatus[] = TERMINAL_STATUSES, timeoutMs = 120_000) => {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {

@@ -1,9 +1,9 @@
 // Finds the `temporal` CLI, building it from the Go module proxy when nothing else is there.
 // Order: TEMPORAL_CLI_PATH, `temporal` on PATH, the per-user cache, then `go install`.
-import { access, constants, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { isExecutable, onPath, orchCacheDir } from './executables.js';
 
 /** v1.6.0 and later carry a `replace` directive that `go install pkg@version` rejects. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -14,23 +14,9 @@ export class TemporalCliError extends Error {
 }
 
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
-  return path.join(base, 'orch', `temporal-${TEMPORAL_CLI_VERSION}`);
+  return orchCacheDir(`temporal-${TEMPORAL_CLI_VERSION}`, env);
 }
 
-const isExecutable = async (file: string) =>
-  access(file, constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-
-async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;

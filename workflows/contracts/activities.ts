@@ -1,7 +1,7 @@
 // The activity contracts: what each activity takes and returns. Types only; the implementations
 // live in activities/ and are registered by the worker under exactly these method names.
 import type { GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
-import type { CompensationResult, TaskInput } from './task.js';
+import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
 import type { TaskStatus } from './status.js';
 
 /** One progress comment on the task's Plane work item. */
@@ -37,7 +37,7 @@ export interface TaskPatch {
 
 export interface TaskEvent {
   taskId: string;
-  type: string;
+  type: TaskEventType;
   stage?: string | null;
   detail?: Record<string, unknown>;
 }

@@ -31,6 +31,27 @@ export interface StageAttempt {
   detail?: string;
 }
 
+/** What `task_events` records, in the order a task meets them. */
+export const TASK_EVENT_TYPES = [
+  'planned',
+  'started',
+  'lock-requested',
+  'lock-acquired',
+  'stage-attempt-failed',
+  'host-lost',
+  'stage-passed',
+  'merge-started',
+  'merge-finished',
+  'deploy-started',
+  'deploy-finished',
+  'stop-requested',
+  'compensation',
+  'done',
+  'failed',
+  'cancelled',
+] as const;
+export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+
 export const COMPENSATION_STEPS = ['kill-agent', 'cancel-jobs', 'remove-worktree', 'delete-branch'] as const;
 export type CompensationStep = (typeof COMPENSATION_STEPS)[number];
 

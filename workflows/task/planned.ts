@@ -1,7 +1,7 @@
 // A task once recorded and planned: its row id and pipeline are known from here on, so the stage
 // code reads them without guards.
 import { ActivityFailure, CancellationScope, TimeoutFailure, type ActivityOptions } from '@temporalio/workflow';
-import type { HostRef, PipelinePlan, TaskPatch } from '../contracts/index.js';
+import type { HostRef, PipelinePlan, TaskEventType, TaskPatch } from '../contracts/index.js';
 import { onHost, records } from './activities.js';
 import type { TaskRun } from './run.js';
 
@@ -20,7 +20,7 @@ export class PlannedTask {
   }
 
   /** A task event, recorded even while a STOP is cancelling the pipeline. */
-  event(type: string, stage: string | null, detail: Record<string, unknown> = {}) {
+  event(type: TaskEventType, stage: string | null, detail: Record<string, unknown> = {}) {
     return CancellationScope.nonCancellable(() => records.recordEvent({ taskId: this.taskId, type, stage, detail }));
   }
 

@@ -2,15 +2,15 @@
 // The SDK's own `cached-download` fetches a native build from GitHub, which this machine and CI cannot reach;
 // Maven Central serves the same server as a jar (io.temporal:temporal-test-server), so we run that on the JVM.
 // Order: TEMPORAL_TEST_SERVER_PATH, the per-user cache, then `mvn dependency:copy-dependencies` into it.
-// `tsx worker/temporal-test-server.ts` installs it (CI does, before the tests) and prints the launcher's path.
-import { access, chmod, constants, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+// `tsx worker/temporal/test-server.ts` installs it (CI does, before the tests) and prints the launcher's path.
+import { access, chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { execa } from 'execa';
+import { isExecutable, onPath, orchCacheDir } from './executables.js';
 
 export const TEST_SERVER_VERSION = '1.38.0';
 /** The Main-Class of the jar, and what the Java SDK builds its native test server from. */
@@ -25,23 +25,9 @@ export class TestServerError extends Error {
 }
 
 export function testServerDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
-  return path.join(base, 'orch', `temporal-test-server-${TEST_SERVER_VERSION}`);
+  return orchCacheDir(`temporal-test-server-${TEST_SERVER_VERSION}`, env);
 }
 
-const isExecutable = async (file: string) =>
-  access(file, constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-
-async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 /** The launcher looks java up the same way at run time (JAVA_HOME, then PATH). */
 async function findJava(env: NodeJS.ProcessEnv): Promise<string | undefined> {
@@ -106,7 +92,7 @@ function pom(): string {
 // at install time (about 3 s under the same load). A JVM other than the one that made it ignores it, printing a
 // warning; delete the cache dir to make a new one.
 const launcherScript = () => `#!/bin/sh
-# io.temporal:temporal-test-server ${TEST_SERVER_VERSION} from Maven Central (installed by worker/temporal-test-server.ts).
+# io.temporal:temporal-test-server ${TEST_SERVER_VERSION} from Maven Central (installed by worker/temporal/test-server.ts).
 # Usage: $0 <port> [--enable-time-skipping]   (@temporalio/testing passes <port> then its extraArgs)
 dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 java=\${JAVA_HOME:+$JAVA_HOME/bin/}java
@@ -173,7 +159,7 @@ async function installWithMaven(target: string, env: NodeJS.ProcessEnv, log: (l:
     throw new TestServerError(
       [
         `the Temporal time-skipping test server is not installed in ${target}, and Maven (\`mvn\`) is not on PATH to fetch it.`,
-        `Install Maven (e.g. \`apt-get install maven\`) and run \`npx tsx worker/temporal-test-server.ts\`,`,
+        `Install Maven (e.g. \`apt-get install maven\`) and run \`npx tsx worker/temporal/test-server.ts\`,`,
         'or set TEMPORAL_TEST_SERVER_PATH to a temporal-test-server executable you already have.',
       ].join('\n  '),
     );
