@@ -27,6 +27,7 @@ import {
   type AgentStage,
 } from './support.js';
 import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
+import { setPushDelay } from '../support/git-fixtures.js';
 
 type Target = AgentStage | 'host-activity';
 /**
@@ -75,6 +76,8 @@ describe('F1: kill -9 of a worker mid-task, a second worker alive', () => {
 
       for (const [r, round] of ROUNDS.entries()) {
         const keys = Array.from({ length: round.tasks }, (_, i) => `F1-${base}-${r}-${i}`);
+        // A push takes milliseconds: the remote holds each one a while, so the kill can land inside it.
+        if (round.activity === 'commitAndPush') await setPushDelay(env.remote, 2);
         const description = round.target === 'host-activity' ? 'no sleep: the kill lands between agent runs' : `@agent sleep=${round.target}:${AGENT_SLEEP}`;
         for (const key of keys) {
           const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `F1 ${round.target}`, description });
@@ -115,6 +118,7 @@ describe('F1: kill -9 of a worker mid-task, a second worker alive', () => {
         // the host activity the server had handed to the victim.
         // (Read just after the kill: nothing on the dead worker can change them any more.)
         if (round.target !== 'host-activity') victim.child.kill('SIGKILL');
+        await setPushDelay(env.remote, 0);
         const killedAt = Date.now();
         const agentsAtKill = new Map<string, string>();
         for (const key of keys) {

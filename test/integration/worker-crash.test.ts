@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers } from '../../activities/adapters/process-tree.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { gitIn, readHookLog } from '../support/git-fixtures.js';
-import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
+import { stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 describe('a worker dies during an agent run', () => {
   let env: TestEnv;
@@ -22,7 +22,7 @@ describe('a worker dies during an agent run', () => {
       (await env.records.jobsOf(task.id)).find((j) => j.stage === 'development' && j.status === 'running' && j.host === 'host-a'),
     );
     expect(groupMembers(job.pid!).length).toBeGreaterThan(0);
-    await env.spawnWorker('host-b');
+    const b = await env.spawnWorker('host-b');
     expect((await env.records.jobsOf(task.id)).find((j) => j.id === job.id)?.status).toBe('running');
 
     a.child.kill('SIGKILL');
@@ -45,6 +45,9 @@ describe('a worker dies during an agent run', () => {
     expect(files).toContain('docs/tasks/CRASH-1/development.md');
     expect((await readHookLog(env.remote)).filter((l) => l.startsWith('REJECT'))).toEqual([]);
     expect(groupMembers(job.pid!)).toEqual([]);
+    // The next test's task must take its own workers, not this one.
+    b.child.kill('SIGTERM');
+    await b.exited;
   });
 
   it('does not run a stage again when the lost host had already pushed it', async () => {
@@ -64,8 +67,11 @@ done
 `,
     );
     await chmod(hook, 0o755);
-    await env.spawnWorker('push-b');
     await env.api('POST', '/api/tasks', { key: 'PUSH-1', repo: 'demo', title: 'push then crash' });
+    // A must be the task's host when it dies (the hook kills it whoever pushed): B joins only after.
+    const handle = env.client.workflow.getHandle(taskWorkflowId('PUSH-1'));
+    await env.until('PUSH-1 to take push-a as its host', async () => (await handle.query(stateQuery)).host === 'push-a');
+    await env.spawnWorker('push-b');
     const done = await env.waitForStatus('PUSH-1', TERMINAL_STATUSES, 120_000);
     expect(done.task.status).toBe('done');
     expect(a.child.signalCode ?? (await a.child).signal).toBe('SIGKILL');

@@ -89,7 +89,7 @@ describe('environment variables', () => {
     const found = envReads(await sources());
     // One of each: process.env.X, env.X on a passed-in ProcessEnv, a schema key, a .mjs helper.
     expect(found.get('ORCH_API_TOKEN')).toContain(path.join('bin', 'orch.ts'));
-    expect(found.get('XDG_CACHE_HOME')).toContain(path.join('worker', 'temporal', 'cli.ts'));
+    expect(found.get('XDG_CACHE_HOME')).toContain(path.join('worker', 'temporal', 'executables.ts'));
     expect(found.get('ORCH_WORKER_METRICS_ADDRESS')).toContain(`${path.join('worker', 'config', 'env.ts')} (env schema)`);
     expect(found.get('PLANE_BOT_USER_ID')).toContain(`${path.join('worker', 'config', 'env.ts')} (env schema)`);
     expect(found.get('ORCH_PROMPT_FILE')).toContain(path.join('bin', 'test-agent.mjs'));
