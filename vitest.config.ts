@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects: `unit` needs nothing running; `integration` and `faults` each share one real
+// Five projects: `unit` needs nothing running; `integration` and `faults` each share one real
 // Temporal dev server and one real PostgreSQL, started once by the global setup; `workflow` runs on
-// the time-skipping test server.
+// the time-skipping test server; `agents` runs the real agent CLIs against a scripted model API.
 export default defineConfig({
   test: {
     projects: [
@@ -45,6 +45,15 @@ export default defineConfig({
           testTimeout: 120_000,
           // beforeAll may install the test server on first use (~40 s cold; CI installs it beforehand).
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // The real Claude Code and Codex CLIs (pinned devDependencies) against the scripted model API
+          // on loopback (test/support/scripted-model): no Temporal, no database.
+          name: 'agents',
+          include: ['test/agents/**/*.test.ts'],
+          testTimeout: 120_000,
         },
       },
     ],
