@@ -78,7 +78,10 @@ describe('F1: kill -9 of a worker mid-task, a second worker alive', () => {
         const keys = Array.from({ length: round.tasks }, (_, i) => `F1-${base}-${r}-${i}`);
         // A push takes milliseconds: the remote holds each one a while, so the kill can land inside it.
         if (round.activity === 'commitAndPush') await setPushDelay(env.remote, 2);
-        const description = round.target === 'host-activity' ? 'no sleep: the kill lands between agent runs' : `@agent sleep=${round.target}:${AGENT_SLEEP}`;
+        // A host-activity round's first agent waits while the spare worker starts (a start takes seconds
+        // on a loaded machine, and a task without waits would be through its host activities by then);
+        // the kill lands in a host activity after it.
+        const description = `@agent sleep=${round.target === 'host-activity' ? 'analysis' : round.target}:${AGENT_SLEEP}`;
         for (const key of keys) {
           const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `F1 ${round.target}`, description });
           expect(res.status).toBe(202);
