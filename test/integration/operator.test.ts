@@ -196,7 +196,8 @@ describe('operator interface', () => {
     const live = await env.until('LIVE-1 to run its development agent', async () => {
       const q = await queue();
       const l = q.liveness.find((x: any) => x.key === 'LIVE-1');
-      const a = l?.pendingActivities.find((p: any) => p.activityType === 'runAgent');
+      // The development agent's (the earlier stages' agents run for a moment only, but can be caught).
+      const a = l?.pendingActivities.find((p: any) => p.activityType === 'runAgent' && p.activityId.startsWith('agent-development-'));
       return a && a.pid !== null && a.state === 'STARTED' ? { q, l, a } : null;
     });
     expect(live.l).toMatchObject({ workflowId: 'task-LIVE-1', workflowStatus: 'RUNNING', ghost: false, stage: 'development' });
