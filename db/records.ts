@@ -1,8 +1,19 @@
 // Task, job and event records in PostgreSQL. Every write is idempotent under activity retry.
 import { and, arrayContains, desc, eq, inArray, isNotNull, like, ne, or } from 'drizzle-orm';
-import { ACTIVE_STATUSES, type JobStatus, type TaskInput, type TaskStatus } from '../workflows/contracts/index.js';
+import { ACTIVE_STATUSES, type AgentProgress, type JobStatus, type TaskInput, type TaskStatus, type Usage } from '../workflows/contracts/index.js';
 import type { Db } from './client.js';
 import { jobs, taskEvents, tasks, type Task } from './schema.js';
+
+/** How a job ended, beyond its status. */
+export interface JobOutcome {
+  exitCode?: number | null;
+  detail?: string;
+  supersede?: boolean;
+  usage?: Usage;
+  sessionId?: string;
+  model?: string;
+  failureKind?: string;
+}
 
 export const TOMBSTONE_MARK = '#cancelled-';
 /** `ORCH-90#cancelled-<id>` → `ORCH-90`. */
@@ -159,6 +170,7 @@ export function createRecords(db: Db) {
       host: string;
       pid: number | null;
       logFile: string;
+      adapter?: string;
     }): Promise<void> {
       await db
         .insert(jobs)
@@ -171,23 +183,41 @@ export function createRecords(db: Db) {
           host: j.host,
           pid: j.pid,
           logFile: j.logFile,
+          adapter: j.adapter ?? null,
           startedAt: new Date(),
         })
         .onConflictDoUpdate({
           target: jobs.activityKey,
-          set: { host: j.host, pid: j.pid, logFile: j.logFile, status: 'running', startedAt: new Date(), endedAt: null },
+          set: { host: j.host, pid: j.pid, logFile: j.logFile, adapter: j.adapter ?? null, status: 'running', startedAt: new Date(), endedAt: null },
           // A cancelled job is terminal: never requeued, never restarted.
           setWhere: ne(jobs.status, 'cancelled'),
         });
     },
 
     /** Ends a job. A job that is already terminal keeps its status (cancelled wins over a late failure). */
-    async finishJob(activityKey: string, status: JobStatus, f: { exitCode?: number | null; detail?: string; supersede?: boolean } = {}) {
+    async finishJob(activityKey: string, status: JobStatus, f: JobOutcome = {}) {
       const from: JobStatus[] = f.supersede ? [...ACTIVE_STATUSES, 'done'] : [...ACTIVE_STATUSES];
       await db
         .update(jobs)
-        .set({ status, detail: f.detail ?? null, endedAt: new Date(), ...(f.exitCode !== undefined && { exitCode: f.exitCode }) })
+        .set({
+          status,
+          detail: f.detail ?? null,
+          endedAt: new Date(),
+          ...(f.exitCode !== undefined && { exitCode: f.exitCode }),
+          ...(f.usage && { usage: f.usage }),
+          ...(f.sessionId && { sessionId: f.sessionId }),
+          ...(f.model && { model: f.model }),
+          ...(f.failureKind && { failureKind: f.failureKind }),
+        })
         .where(and(eq(jobs.activityKey, activityKey), inArray(jobs.status, from)));
+    },
+
+    /** A running job's live progress (and usage so far), so the API sees it while the agent works. */
+    async updateJobProgress(activityKey: string, progress: AgentProgress): Promise<void> {
+      await db
+        .update(jobs)
+        .set({ progress, usage: progress.usage, ...(progress.sessionId && { sessionId: progress.sessionId }), ...(progress.model && { model: progress.model }) })
+        .where(and(eq(jobs.activityKey, activityKey), eq(jobs.status, 'running')));
     },
 
     /** Marks every non-terminal job of the task `cancelled`. Returns how many changed. */

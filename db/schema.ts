@@ -16,6 +16,7 @@ import {
 } from 'drizzle-orm/pg-core';
 // status.ts directly, not the barrel: drizzle-kit loads this file and needs nothing else.
 import { JOB_STATUSES, TASK_STATUSES } from '../workflows/contracts/status.js';
+import type { AgentProgress, Usage } from '../workflows/contracts/usage.js';
 
 export const taskStatus = pgEnum('task_status', TASK_STATUSES);
 export const jobStatus = pgEnum('job_status', JOB_STATUSES);
@@ -76,6 +77,16 @@ export const jobs = pgTable(
     exitCode: integer('exit_code'),
     logFile: text('log_file'),
     detail: text('detail'),
+    /** What the agent spent, as it reported it; kept past the workflow's retention. */
+    usage: jsonb('usage').$type<Usage>(),
+    /** The agent's live progress, updated while it runs. */
+    progress: jsonb('progress').$type<AgentProgress>(),
+    /** Which adapter ran it: how `orch logs` reads its log. */
+    adapter: text('adapter'),
+    sessionId: text('session_id'),
+    model: text('model'),
+    /** `budget`, `stalled` or `agent-error` when the agent failed for more than its exit code. */
+    failureKind: text('failure_kind'),
     startedAt: timestamp('started_at', { withTimezone: true }),
     endedAt: timestamp('ended_at', { withTimezone: true }),
     ...timestamps,

@@ -75,7 +75,10 @@ describe('defaults', () => {
   const config = parse(MINIMAL);
 
   it('fill in timeouts, limits and repo settings', () => {
-    expect(config.timeouts).toEqual({ stage: '30m', heartbeat: '30s', merge: '10m', deploy: '15m' });
+    expect(config.timeouts).toEqual({ stage: '30m', heartbeat: '30s', idle: '5m', merge: '10m', deploy: '15m' });
+    expect(config.sandbox).toEqual({ mode: 'auto', network: 'host', readOnly: [], writable: [] });
+    expect(config.prices).toEqual({});
+    expect(config.budget).toBeUndefined();
     expect(config.attemptsPerStage).toBe(2);
     expect(config.maxConcurrentAgents).toBe(4);
     expect(config.agent.env).toEqual({});
@@ -126,7 +129,7 @@ describe('defaults', () => {
         gate: { type: 'file-exists', path: 'docs/{{key}}.md' },
         attempts: 5,
         timeout: '1h',
-        agent: { command: 'claude', args: [], env: {} },
+        agent: { adapter: 'command', command: 'claude', args: [], env: {}, passEnv: [], resume: false },
       },
       { name: 'merge', kind: 'merge', gate: { type: 'none' } },
       { name: 'deploy', kind: 'deploy', gate: { type: 'none' } },
@@ -148,7 +151,7 @@ describe('defaults', () => {
 describe('rejected input', () => {
   it('an unknown top-level key, naming the key and the file', () => {
     const err = errorOf(`${MINIMAL}maxAgents: 3\n`);
-    expect(err.message).toMatch(/^orch\.yaml: maxAgents: unknown key; expected one of: agent, timeouts, /);
+    expect(err.message).toMatch(/^orch\.yaml: maxAgents: unknown key; expected one of: agent, budget, prices, sandbox, timeouts, /);
     expect(err.issues).toEqual([expect.objectContaining({ path: 'maxAgents', line: 8, column: 1 })]);
   });
 
@@ -248,7 +251,7 @@ describe('rejected input', () => {
   it('an unknown placeholder, listing the allowed ones', () => {
     const err = errorOf(withStages('  - { name: build, prompt: "fix {{ticket}}", gate: { type: file-exists, path: x } }\n'));
     expect(err.message).toContain(
-      'orch.yaml: stages[0].prompt: unknown placeholder {{ticket}}; use {{dataDir}}, {{projectDir}}, {{key}}, {{stage}}, {{title}}, {{description}}, {{repo}}, {{worktree}} or {{attempt}}',
+      'orch.yaml: stages[0].prompt: unknown placeholder {{ticket}}; use {{dataDir}}, {{projectDir}}, {{key}}, {{stage}}, {{title}}, {{description}}, {{repo}}, {{worktree}}, {{attempt}}, {{lastFailure}} or {{promptFile}}',
     );
   });
 

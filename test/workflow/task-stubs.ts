@@ -10,7 +10,7 @@ export function planOf(o: { serial?: boolean; stages?: StageSpec[] } = {}): Pipe
     repo: { name: 'demo', remote: '/nowhere', defaultBranch: 'main', forge: { type: 'local' }, serial: o.serial ?? false, protectedBranches: [] },
     stages: o.stages ?? [AGENT_STAGE, { name: 'merge', kind: 'merge', gate: { type: 'none' } }, { name: 'deploy', kind: 'deploy', gate: { type: 'none' } }],
     attemptsPerStage: 2,
-    timeouts: { stage: '30m', heartbeat: '5s', merge: '10m', deploy: '15m' },
+    timeouts: { stage: '30m', heartbeat: '5s', idle: '5m', merge: '10m', deploy: '15m' },
   };
 }
 

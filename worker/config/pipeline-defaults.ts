@@ -17,6 +17,7 @@ function defaultAgentStage(name: string, work: string, report: string) {
     `When the work is complete, write ${file} with ${report}.`,
     'Write it last: the stage passes only when that file exists.',
     'Commit everything, that file included, to the current branch.',
+    '{{lastFailure}}',
   ].join('\n');
   return { name, prompt, gate: { type: 'file-exists', path: file } };
 }
@@ -47,7 +48,7 @@ export const DEFAULT_STAGES = [
   { name: 'deploy', kind: 'deploy' },
 ];
 
-export const DEFAULT_TIMEOUTS = { stage: '30m', heartbeat: '30s', merge: '10m', deploy: '15m' };
+export const DEFAULT_TIMEOUTS = { stage: '30m', heartbeat: '30s', idle: '5m', merge: '10m', deploy: '15m' };
 
 export const DEFAULT_ATTEMPTS_PER_STAGE = 2;
 export const DEFAULT_MAX_CONCURRENT_AGENTS = 4;

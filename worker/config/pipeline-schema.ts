@@ -13,10 +13,12 @@ const DURATION = /^\d+(ms|s|m|h)$/;
 // -------------------------------------------------------------------------- placeholders
 
 export const LOAD_TIME_PLACEHOLDERS = ['dataDir', 'projectDir'] as const;
-export const RUN_TIME_PLACEHOLDERS = ['key', 'stage', 'title', 'description', 'repo', 'worktree', 'attempt'] as const;
+export const RUN_TIME_PLACEHOLDERS = ['key', 'stage', 'title', 'description', 'repo', 'worktree', 'attempt', 'lastFailure', 'promptFile'] as const;
 const ALL_PLACEHOLDERS: readonly string[] = [...LOAD_TIME_PLACEHOLDERS, ...RUN_TIME_PLACEHOLDERS];
 /** A deploy runs once per task, after the merge: there is no stage, attempt or worktree then. */
 const DEPLOY_PLACEHOLDERS: readonly string[] = [...LOAD_TIME_PLACEHOLDERS, 'key', 'repo', 'title', 'description', 'sha'];
+/** A gate runs after the agent, with the agent's placeholders but no prompt. */
+const GATE_PLACEHOLDERS: readonly string[] = ALL_PLACEHOLDERS.filter((name) => name !== 'lastFailure' && name !== 'promptFile');
 
 // ------------------------------------------------------------------------------- fields
 
@@ -72,6 +74,54 @@ function command(placeholders: readonly string[], where?: string) {
   });
 }
 
+/** The agent CLIs orch knows how to drive; `command` is any program (the prompt on stdin and in a file). */
+export const AGENT_ADAPTERS = ['command', 'claude-code', 'codex'] as const;
+const DEFAULT_AGENT_COMMANDS: Record<(typeof AGENT_ADAPTERS)[number], string | undefined> = {
+  command: undefined,
+  'claude-code': 'claude',
+  codex: 'codex',
+};
+
+function agentCommand(placeholders: readonly string[]) {
+  return strict({
+    adapter: z.enum(AGENT_ADAPTERS, { error: invalid((v) => `${show(v)} is not an adapter; use ${either(AGENT_ADAPTERS.map((a) => `"${a}"`))}`) }).default('command'),
+    command: text(placeholders).min(1).optional(),
+    args: z.array(text(placeholders)).default([]),
+    env: z.record(envName, text(placeholders)).default({}),
+    /** Worker variables the agent may see (an API key); nothing else of the worker's environment reaches it. */
+    passEnv: z.array(envName).default([]),
+    /** Attempt n>1 on the same host resumes attempt n-1's session (claude-code, codex). */
+    resume: z.boolean().default(false),
+  })
+    .check((ctx) => {
+      if (ctx.value.command === undefined && DEFAULT_AGENT_COMMANDS[ctx.value.adapter] === undefined) {
+        ctx.issues.push({ code: 'custom', message: 'is required for the "command" adapter (claude-code and codex default to their CLI)', input: ctx.value, path: ['command'] });
+      }
+    })
+    .transform(({ command, ...rest }) => ({ ...rest, command: command ?? DEFAULT_AGENT_COMMANDS[rest.adapter] ?? '' }));
+}
+
+const money = z.number({ error: invalid((v) => `must be a number of US dollars, got ${show(v)}`) }).positive({ error: 'must be more than 0' });
+
+const budget = strict({
+  maxCostUsd: money.optional(),
+  maxTokens: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
+});
+
+const perMillion = z.number({ error: invalid((v) => `must be US dollars per million tokens, got ${show(v)}`) }).nonnegative({ error: 'must not be negative' });
+
+/** USD per million tokens, for agents that report tokens but not money (Codex). */
+const price = strict({ input: perMillion, cachedInput: perMillion.optional(), output: perMillion });
+
+const absolutePath = z.string().regex(/^\//, { error: invalid((v) => `${show(v)} is not an absolute path`) });
+
+const sandbox = strict({
+  mode: z.enum(['auto', 'bwrap', 'none'], { error: invalid((v) => `${show(v)} is not a sandbox mode; use "auto", "bwrap" or "none"`) }).default('auto'),
+  network: z.enum(['host', 'none'], { error: invalid((v) => `${show(v)} is not a network mode; use "host" or "none"`) }).default('host'),
+  readOnly: z.array(absolutePath).default([]),
+  writable: z.array(absolutePath).default([]),
+});
+
 const stageName = z.string().regex(/^[a-z][a-z0-9-]*$/, {
   error: invalid((v) => `${show(v)} is not a stage name: use lowercase letters, digits and "-", starting with a letter`),
 });
@@ -89,11 +139,11 @@ const GATE_REQUIRED =
 const gate = z.discriminatedUnion(
   'type',
   [
-    strict({ type: z.literal('file-exists'), path: text(ALL_PLACEHOLDERS).min(1) }),
+    strict({ type: z.literal('file-exists'), path: text(GATE_PLACEHOLDERS).min(1) }),
     strict({
       type: z.literal('command'),
-      command: text(ALL_PLACEHOLDERS).min(1),
-      args: z.array(text(ALL_PLACEHOLDERS)).default([]),
+      command: text(GATE_PLACEHOLDERS).min(1),
+      args: z.array(text(GATE_PLACEHOLDERS)).default([]),
     }),
   ],
   {
@@ -110,9 +160,11 @@ const agentStage = strict({
   kind: z.literal('agent'),
   prompt: text(ALL_PLACEHOLDERS).min(1),
   gate,
-  agent: command(ALL_PLACEHOLDERS).optional(),
+  agent: agentCommand(ALL_PLACEHOLDERS).optional(),
   attempts: wholeNumber(1, 20).optional(),
   timeout: duration.optional(),
+  /** Bounds one attempt of this stage (the top-level budget bounds the whole task). */
+  budget: budget.optional(),
 });
 
 const mergeStage = strict(
@@ -197,10 +249,14 @@ const repo = strict({
 });
 
 const fileSchema = strict({
-  agent: command(ALL_PLACEHOLDERS),
+  agent: agentCommand(ALL_PLACEHOLDERS),
+  budget: budget.optional(),
+  prices: z.record(z.string().min(1), price).default({}),
+  sandbox: sandbox.prefault({}),
   timeouts: strict({
     stage: duration.default(DEFAULT_TIMEOUTS.stage),
     heartbeat: duration.default(DEFAULT_TIMEOUTS.heartbeat),
+    idle: duration.default(DEFAULT_TIMEOUTS.idle),
     merge: duration.default(DEFAULT_TIMEOUTS.merge),
     deploy: duration.default(DEFAULT_TIMEOUTS.deploy),
   }).prefault({}),
@@ -228,6 +284,9 @@ const fileSchema = strict({
 type CommandOut = z.output<ReturnType<typeof command>>;
 /** A command as readers get it: `env` may be left out of a spec built in code (tests do), so readers default it. */
 type Command = Omit<CommandOut, 'env'> & Partial<Pick<CommandOut, 'env'>>;
+type AgentCommandOut = z.output<ReturnType<typeof agentCommand>>;
+/** An agent command as readers get it: only `command` and `args` are required of a spec built in code. */
+type AgentCommand = Pick<AgentCommandOut, 'command' | 'args'> & Partial<Omit<AgentCommandOut, 'command' | 'args'>>;
 
 type AgentStage = z.output<typeof agentStage>;
 
@@ -236,10 +295,10 @@ type AgentStage = z.output<typeof agentStage>;
  * merge and deploy stages have no agent fields and the gate `none`.
  */
 type Stage = Pick<AgentStage, 'name'> &
-  Partial<Pick<AgentStage, 'prompt' | 'attempts' | 'timeout'>> & {
+  Partial<Pick<AgentStage, 'prompt' | 'attempts' | 'timeout' | 'budget'>> & {
     kind: ParsedStage['kind'];
     gate: AgentStage['gate'] | { type: 'none' };
-    agent?: Command;
+    agent?: AgentCommand;
   };
 
 /** A repo carries its name. */
@@ -247,8 +306,8 @@ type Repo = Omit<z.output<typeof repo>, 'deploy'> & { name: string; deploy?: Com
 
 /** The file's schema output as the contracts read it: repos carry their name, agent stages their resolved defaults. */
 function toPipelineConfig(parsed: z.output<typeof fileSchema>) {
-  const { timeouts, attemptsPerStage, maxConcurrentAgents } = parsed;
-  const agent: Command = parsed.agent;
+  const { timeouts, attemptsPerStage, maxConcurrentAgents, budget, prices, sandbox } = parsed;
+  const agent: AgentCommand = parsed.agent;
   const stages = parsed.stages.map((s): Stage => {
     if (s.kind !== 'agent') return { name: s.name, kind: s.kind, gate: { type: 'none' } };
     return {
@@ -259,7 +318,7 @@ function toPipelineConfig(parsed: z.output<typeof fileSchema>) {
     };
   });
   const repos = Object.fromEntries(Object.entries(parsed.repos).map(([name, spec]): [string, Repo] => [name, { name, ...spec }]));
-  return { repos, stages, agent, timeouts, attemptsPerStage, maxConcurrentAgents };
+  return { repos, stages, agent, timeouts, attemptsPerStage, maxConcurrentAgents, ...(budget && { budget }), prices, sandbox };
 }
 
 /** orch.yaml (as parsed YAML) in, PipelineConfig out; load-time placeholders still unfilled. */

@@ -2,6 +2,7 @@
 // live in activities/ and are registered by the worker under exactly these method names.
 import type { GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
 import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
+import type { AgentFailure, Usage } from './usage.js';
 import type { TaskStatus } from './status.js';
 
 /** One progress comment on the task's Plane work item. */
@@ -96,6 +97,12 @@ export interface AgentRunRequest {
   attempt: number;
   title: string;
   description: string;
+  /** Why the previous attempt failed (empty on attempt 1): the prompt's `{{lastFailure}}`. */
+  lastFailure?: string;
+  /** What this attempt may still spend: the tighter of the stage's budget and what is left of the task's. */
+  budget?: { maxCostUsd?: number; maxTokens?: number };
+  /** The session the previous attempt on this host left (`agent.resume`). */
+  resumeSession?: string;
 }
 
 export interface AgentRunResult {
@@ -104,6 +111,17 @@ export interface AgentRunResult {
   pid: number;
   logFile: string;
   durationMs: number;
+  usage?: Usage;
+  failure?: AgentFailure;
+  sessionId?: string;
+  model?: string;
+}
+
+export interface GateResult {
+  passed: boolean;
+  detail: string;
+  /** The last 4 KB of a command gate's output: the next attempt's prompt carries it. */
+  output?: string;
 }
 
 /** Activities bound to one host (its own task queue): the worktree and the agent process live there. */
@@ -111,7 +129,7 @@ export interface HostActivities {
   /** `remoteHead`: where `orch/<KEY>` stands on the remote (null when absent). */
   prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null }>;
   runAgent(req: AgentRunRequest): Promise<AgentRunResult>;
-  runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<{ passed: boolean; detail: string }>;
+  runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<GateResult>;
   commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;
   killAgent(req: { key: string }): Promise<CompensationResult>;
   removeWorktree(req: { key: string; repo: string }): Promise<CompensationResult>;

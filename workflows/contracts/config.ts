@@ -16,8 +16,20 @@ export type StageKind = StageSpec['kind'];
 /** The quality gate that decides whether an agent stage passed. */
 export type GateSpec = StageSpec['gate'];
 
-/** An argv: program plus arguments (never a shell string) and extra environment; `{{name}}` placeholders are filled in. */
-export type CommandSpec = PipelineConfig['agent'];
+/**
+ * An agent command: its adapter (`command`, `claude-code`, `codex`), an argv (never a shell string),
+ * extra environment, the worker variables it may see (`passEnv`) and whether a retry resumes the session.
+ */
+export type AgentCommandSpec = PipelineConfig['agent'];
+export type AgentAdapterName = NonNullable<AgentCommandSpec['adapter']>;
+/** An argv and extra environment (a deploy command); `{{name}}` placeholders are filled in. */
+export type CommandSpec = NonNullable<RepoSpec['deploy']>;
+
+/** A spending limit: the task's (top level) or one attempt's (a stage's). */
+export type BudgetSpec = NonNullable<PipelineConfig['budget']>;
+/** USD per million tokens by model name. */
+export type PriceTable = PipelineConfig['prices'];
+export type SandboxSpec = PipelineConfig['sandbox'];
 
 /**
  * A repo: its git remote (a path to a bare repo works), default branch, forge, optional deploy

@@ -6,3 +6,4 @@ export * from './names.js';
 export * from './status.js';
 export * from './task.js';
 export * from './reconcile.js';
+export * from './usage.js';

@@ -1,6 +1,7 @@
 // The task workflow's contract: its input, state and result, and the messages it handles.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { TaskStatus } from './status.js';
+import type { AgentProgress, Usage } from './usage.js';
 
 /** What a `task` workflow starts with. */
 export interface TaskInput {
@@ -29,6 +30,8 @@ export interface StageAttempt {
   endedAt?: string;
   outcome?: 'passed' | 'failed' | 'cancelled' | 'host-lost';
   detail?: string;
+  /** What the attempt's agent spent (absent for an agent that reports nothing). */
+  usage?: Usage;
 }
 
 /** What `task_events` records, in the order a task meets them. */
@@ -73,6 +76,10 @@ export interface TaskState {
   inCriticalWindow: boolean;
   failureReason: string | null;
   compensation: CompensationResult[];
+  /** Everything the task's agents spent so far. */
+  usage?: Usage;
+  /** The running agent's last reported progress (from its `agentProgress` signals). */
+  progress?: AgentProgress & { stage: string; attempt: number };
 }
 
 export interface TaskResult {
@@ -88,5 +95,8 @@ export const stopSignal = defineSignal<[StopRequest?]>('stop');
 export const stateQuery = defineQuery<TaskState>('state');
 /** A task this one depends on has ended (sent by that task's finish; the waiter re-reads the records). */
 export const dependencyEndedSignal = defineSignal<[{ key: string }]>('dependencyEnded');
+
+/** A running agent's progress, sent by its activity at most every few seconds, on change. */
+export const agentProgressSignal = defineSignal<[AgentProgress & { stage: string; attempt: number }]>('agentProgress');
 
 export type TaskWorkflow = (input: TaskInput) => Promise<TaskResult>;
