@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Records } from '../db/records.js';
 import type { PipelineConfig, RepoSpec } from '../workflows/contracts/index.js';
 import type { PlaneClientConfig } from './adapters/plane-client.js';
+import type { Sandbox } from './adapters/sandbox.js';
 
 export interface ActivityDeps {
   hostId: string;
@@ -21,6 +22,8 @@ export interface ActivityDeps {
   killGraceMs: number;
   /** Plane API settings for progress comments; comments are skipped when incomplete. */
   plane?: PlaneClientConfig;
+  /** Contains agent runs and gates; NO_SANDBOX when none is configured or available. */
+  sandbox?: Sandbox;
 }
 
 /** Per-host directories. Worktrees and mirrors belong to one host; logs and artefacts to the task. */
@@ -35,6 +38,13 @@ export function hostPaths(deps: Pick<ActivityDeps, 'dataDir' | 'hostId'>) {
     artefacts: (key: string) => path.join(deps.dataDir, 'artefacts', key),
     prompt: (key: string, stage: string, attempt: number) =>
       path.join(hostDir, 'prompts', key, `${stage}-${attempt}.md`),
+    /** The agent's private HOME: per task and host, kept across attempts (sessions resume from it). */
+    home: (key: string) => path.join(hostDir, 'homes', key),
+    /** The run's private TMPDIR. */
+    tmp: (key: string) => path.join(hostDir, 'tmp', key),
+    /** The agent's raw output (stream-json, JSONL events); `agentLog` is its readable transcript. */
+    agentStream: (key: string, stage: string, attempt: number) =>
+      path.join(deps.dataDir, 'logs', 'tasks', key, `${stage}-${attempt}.stream.jsonl`),
   };
 }
 
