@@ -22,7 +22,7 @@ export interface AgentRunSpec {
   command: string;
   args: string[];
   cwd: string;
-  /** Added to (and overriding) the worker's own environment. */
+  /** The run's whole environment: nothing of the worker's own reaches the agent. */
   env: Record<string, string>;
   logFile: string;
 }
@@ -98,6 +98,7 @@ function spawnGuard(spec: AgentRunSpec, logFd: number) {
   return execa(process.execPath, [AGENT_GUARD_PATH, '--', spec.command, ...spec.args], {
     cwd: spec.cwd,
     env: spec.env,
+    extendEnv: false,
     // stdin closed, stdout+stderr straight into the log, fd 3 = the lifeline pipe.
     stdio: ['ignore', log, log, 'pipe'],
     detached: true,

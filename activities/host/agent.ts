@@ -7,6 +7,8 @@ import pLimit from 'p-limit';
 import { persist } from '../../db/records.js';
 import type { HostActivities } from '../../workflows/contracts/index.js';
 import { getAgent, registerAgent, startAgent, unregisterAgent } from '../adapters/agent-process.js';
+import { runEnvironment } from '../adapters/agent-env.js';
+import { NO_SANDBOX } from '../adapters/sandbox.js';
 import { renderTemplate } from '../adapters/template.js';
 import { activityKey, hostPaths, type ActivityDeps } from '../deps.js';
 import { heartbeating } from '../heartbeat.js';
@@ -14,7 +16,7 @@ import { killRecordedGroups } from './kill.js';
 
 /** `runAgent` and `killAgent` share this host's agent slots and the keys a STOP killed. */
 export function createAgentActivities(
-  deps: Pick<ActivityDeps, 'pipeline' | 'records' | 'hostId' | 'dataDir' | 'heartbeatEveryMs' | 'killGraceMs'>,
+  deps: Pick<ActivityDeps, 'pipeline' | 'records' | 'hostId' | 'dataDir' | 'heartbeatEveryMs' | 'killGraceMs' | 'sandbox'>,
 ): Pick<HostActivities, 'runAgent' | 'killAgent'> {
   const { pipeline, records, hostId } = deps;
   const paths = hostPaths(deps);
@@ -57,20 +59,30 @@ export function createAgentActivities(
           agentSlots(async () => {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure('cancelled before the agent started');
             stopped.delete(req.key);
-            const run = startAgent({
+            const home = paths.home(req.key);
+            const tmp = paths.tmp(req.key);
+            await Promise.all([mkdir(home, { recursive: true }), mkdir(tmp, { recursive: true })]);
+            const contained = (deps.sandbox ?? NO_SANDBOX).wrap({
               command: renderTemplate(agent.command, vars),
               args: agent.args.map((a) => renderTemplate(a, vars)),
               cwd: worktree,
-              env: {
-                ...Object.fromEntries(Object.entries(agent.env ?? {}).map(([k, v]) => [k, renderTemplate(v, vars)])),
-                ORCH_TASK_KEY: req.key,
-                ORCH_STAGE: req.stage,
-                ORCH_ATTEMPT: String(req.attempt),
-                ORCH_PROMPT_FILE: promptFile,
-                ORCH_KILL_GRACE_MS: String(deps.killGraceMs),
-              },
-              logFile,
+              home,
+              tmp,
+              env: runEnvironment({
+                home,
+                tmp,
+                orch: {
+                  ORCH_TASK_KEY: req.key,
+                  ORCH_STAGE: req.stage,
+                  ORCH_ATTEMPT: String(req.attempt),
+                  ORCH_PROMPT_FILE: promptFile,
+                  ORCH_KILL_GRACE_MS: String(deps.killGraceMs),
+                },
+                extra: Object.fromEntries(Object.entries(agent.env ?? {}).map(([k, v]) => [k, renderTemplate(v, vars)])),
+                passEnv: agent.passEnv,
+              }),
             });
+            const run = startAgent({ ...contained, cwd: worktree, logFile });
             pid = run.pid;
             registerAgent(req.key, run);
             beat();
