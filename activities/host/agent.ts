@@ -219,6 +219,8 @@ function progressPublisher(deps: Pick<Deps, 'records' | 'client'>, jobKey: strin
   let lastDb = '';
   let lastWorkflow = '';
   return (p: AgentProgress) => {
+    // Nothing to tell before the agent's first event.
+    if (p.turns === 0 && !p.lastTool && !p.sessionId) return;
     const now = Date.now();
     const { lastActivityAt: _at, ...meaningful } = p;
     const signature = JSON.stringify(meaningful);
