@@ -225,6 +225,18 @@ export function formatProgressComment(u: ProgressUpdate): string {
     }
     case 'stage-retry':
       return `${head}stage ${code(u.stage)} attempt ${u.attempt} did not pass: ${escapeHtml(u.reason)}. Retrying.</p>`;
+    case 'approval-requested':
+      return (
+        `${head}${u.reminder ? `reminder ${u.reminder}: ` : ''}⏸ waiting for approval of ${code(u.stage)}.</p>` +
+        (u.prompt ? `<p>${escapeHtml(u.prompt)}</p>` : '') +
+        `<p>Comment ${code('/approve')} to go on, or ${code('/reject <why>')} to send it back; or run ${code(`orch approve ${u.key}`)}.</p>`
+      );
+    case 'approval-decided': {
+      const verb = u.decision === 'approved' ? '✅ approved' : u.decision === 'rejected' ? '↩ rejected' : '⌛ approval timed out';
+      return `${head}${code(u.stage)} ${verb}${u.decision === 'timed-out' ? '' : ` by ${escapeHtml(u.by)}`}${u.comment ? `: ${escapeHtml(u.comment)}` : '.'}</p>`;
+    }
+    case 'rework':
+      return `${head}stage ${code(u.stage)} ran out of attempts; back to ${code(u.goto)} (loop ${u.loop}): ${escapeHtml(u.reason)}</p>`;
     case 'done':
       return `${head}✅ done — merged${u.sha ? ` as ${code(u.sha.slice(0, 12))}` : ''} and deployed.</p>`;
     case 'failed':

@@ -10,6 +10,11 @@ export type ProgressUpdate =
   | { kind: 'started'; key: string; repo: string }
   | { kind: 'stage'; key: string; stage: string; attempt?: number; host?: string | null }
   | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string }
+  /** An approval stage waits: the comment asks for the decision and says how to give it. */
+  | { kind: 'approval-requested'; key: string; stage: string; prompt?: string; reminder?: number }
+  | { kind: 'approval-decided'; key: string; stage: string; decision: 'approved' | 'rejected' | 'timed-out'; by: string; comment?: string }
+  /** A stage's attempts ran out and its onFail sends the task back to an earlier stage. */
+  | { kind: 'rework'; key: string; stage: string; goto: string; loop: number; reason: string }
   | { kind: 'done'; key: string; sha?: string | null }
   | { kind: 'failed'; key: string; reason: string }
   | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[] };

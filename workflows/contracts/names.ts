@@ -35,5 +35,7 @@ export const orchSearchAttributes = {
   repo: defineSearchAttributeKey('OrchRepo', 'KEYWORD'),
   stage: defineSearchAttributeKey('OrchStage', 'KEYWORD'),
   status: defineSearchAttributeKey('OrchStatus', 'KEYWORD'),
+  /** `approval` while the task waits for a person; absent otherwise. */
+  waitingFor: defineSearchAttributeKey('OrchWaitingFor', 'KEYWORD'),
 } as const;
 export const SEARCH_ATTRIBUTE_NAMES = Object.values(orchSearchAttributes).map((k) => k.name);

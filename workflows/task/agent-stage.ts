@@ -7,13 +7,14 @@ import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
 
 const MAX_HOST_MOVES = 10;
 
-export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<void> {
+/** `lastFailure`: why the stage runs again (a rework loop, a rejection); `round`: its run, from 2 on. */
+export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { lastFailure?: string; round?: number } = {}): Promise<void> {
   const { run, plan, state, key } = t;
   await t.enterStage(stage.name);
   const attempts = stage.attempts ?? plan.attemptsPerStage;
   let lastReason = '';
   /** What the next attempt's prompt is told about the last failure (`{{lastFailure}}`). */
-  let lastFailure = '';
+  let lastFailure = again.lastFailure ?? '';
   /** The last attempt's agent session and host: with `agent.resume`, the next attempt there resumes it. */
   let session: { host: string; id: string } | null = null;
   let hostMoves = 0;
@@ -23,10 +24,11 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
   let lostJob: string | null = null;
   for (let attempt = 1; attempt <= attempts; ) {
     const h = await t.ensureHost();
-    const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString() };
+    const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString(), ...(again.round && { loop: again.round }) };
     state.history.push(record);
     run.refresh();
-    const activityId = `agent-${stage.name}-${attempt}-${hostMoves}`;
+    // A round after the first gets ids of its own: the job rows are keyed by them.
+    const activityId = `agent-${stage.name}-${attempt}-${hostMoves}${again.round ? `-r${again.round}` : ''}`;
     const end = (outcome: StageAttempt['outcome'], detail: string) => {
       record.outcome = outcome;
       record.detail = detail;
@@ -67,7 +69,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
         break;
       }
       const req: AgentRunRequest = { taskId: t.taskId, key, repo: run.repo, stage: stage.name, attempt, title: run.input.title, description: run.input.description ?? '' };
-      if (attempt > 1 && lastFailure) req.lastFailure = lastFailure;
+      if (lastFailure) req.lastFailure = lastFailure;
       if (budget) req.budget = budget;
       if (session && session.host === h.hostId && stage.agent?.resume) req.resumeSession = session.id;
       let agent: AgentRunResult;
@@ -134,7 +136,8 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
     }
   }
   if (overBudget) throw ApplicationFailure.nonRetryable(`stage ${stage.name}: ${overBudget}`, 'BudgetExceeded');
-  throw ApplicationFailure.nonRetryable(`stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, 'StageFailed');
+  // The details carry the last failure in full (gate output included), for a rework loop's prompt.
+  throw ApplicationFailure.create({ message: `stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, type: 'StageFailed', nonRetryable: true, details: [lastFailure] });
 }
 
 /**

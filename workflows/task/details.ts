@@ -31,6 +31,9 @@ export function showProgress(input: TaskInput, state: TaskState, waitingFor: rea
     lines.push(`- spent: ${u.costUsd === null ? 'cost unknown' : `$${u.costUsd.toFixed(2)}`}, ${u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens} tokens in, ${u.outputTokens} out`);
   }
   if (state.stage === 'waiting') lines.push(`- waiting for: ${waitingFor.join(', ')}`);
+  if (state.waitingFor === 'approval') {
+    lines.push(`- **waiting for approval** of ${state.stage} since ${state.waitingSince}; approve with \`orch approve ${input.key}\`, or reject with \`orch reject ${input.key} --comment "…"\``);
+  }
   if (state.inCriticalWindow) lines.push('- in a critical window: a STOP now is applied after this step');
   if (state.pendingStop && state.status === 'running') {
     lines.push(`- **STOP pending** since ${state.pendingStop.requestedAt}: ${state.pendingStop.reason ?? 'no reason given'}`);
