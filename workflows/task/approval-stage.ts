@@ -68,17 +68,19 @@ function validateDecision(run: TaskRun, req: ApprovalDecision | undefined, decis
     throw refuse(DECISION_REFUSALS.invalid, `${key} has no approval stage named "${req.stage}" (its approval stages: ${stages.filter((s) => s.kind === 'approval').map((s) => s.name).join(', ') || 'none'})`);
   }
   const waiting = run.approval;
-  const taken = waiting?.decision ?? (waiting ? undefined : state.approvals?.findLast((a) => !req.stage || a.stage === req.stage));
-  if (taken && (!waiting || waiting.decision)) {
+  const already = (a: ApprovalRecord) => {
     const now = isTerminal(state.status) ? `the task has ended ${state.status}` : `the task is now in ${state.stage ?? 'no stage'}`;
-    throw refuse(DECISION_REFUSALS.alreadyDecided, `${taken.stage} was already ${taken.decision} by ${taken.by} at ${taken.at}; ${now}`);
-  }
-  if (!waiting) {
+    return refuse(DECISION_REFUSALS.alreadyDecided, `${a.stage} was already ${a.decision} by ${a.by} at ${a.at}; ${now}`);
+  };
+  if (waiting?.decision) throw already(waiting.decision);
+  const named = req.stage ?? waiting?.stage;
+  if (named !== waiting?.stage || !waiting) {
+    // A stage decided before (and not waiting again) was decided already; anything else is not waiting.
+    const past = state.approvals?.findLast((a) => !named || a.stage === named);
+    if (past && (!waiting || req.stage)) throw already(past);
+    if (waiting) throw refuse(DECISION_REFUSALS.notWaiting, `${key} is waiting for approval of ${waiting.stage}, not ${req.stage}`);
     const doing = isTerminal(state.status) ? `it has ended ${state.status}` : state.stage ? `it is in stage ${state.stage}${run.agentRunning ? ', running its agent' : ''}` : 'it has not started a stage';
     throw refuse(DECISION_REFUSALS.notWaiting, `${key} is not waiting for approval: ${doing}`);
-  }
-  if (req.stage && req.stage !== waiting.stage) {
-    throw refuse(DECISION_REFUSALS.notWaiting, `${key} is waiting for approval of ${waiting.stage}, not ${req.stage}`);
   }
   if (state.pendingStop) throw refuse(DECISION_REFUSALS.notWaiting, `${key} is being stopped`);
 }
