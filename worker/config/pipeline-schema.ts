@@ -249,7 +249,7 @@ function checkStages(ctx: z.core.ParsePayload<ParsedStage[]>): void {
     const kinds = s.kind === 'agent' ? ['agent'] : ['agent', 'approval'];
     if (at < 0) report([i, field, 'goto'], `no stage is named ${JSON.stringify(target)}`);
     else if (at > i || (at === i && s.kind === 'approval')) report([i, field, 'goto'], `must name an earlier stage; ${JSON.stringify(target)} is stages[${at}]`);
-    else if (!kinds.includes(ctx.value[at]!.kind)) report([i, field, 'goto'], `must name an ${kinds.join(' or ')} stage; ${JSON.stringify(target)} is a ${ctx.value[at]!.kind} stage`);
+    else if (!kinds.includes(ctx.value[at]!.kind)) report([i, field, 'goto'], `must name an ${kinds.join(' or ')} stage; ${JSON.stringify(target)} is ${/^[aeiou]/.test(ctx.value[at]!.kind) ? 'an' : 'a'} ${ctx.value[at]!.kind} stage`);
   });
 }
 
