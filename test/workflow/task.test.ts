@@ -370,13 +370,13 @@ describe('approval stages and rework loops', () => {
     const result = await scenario({ shared: withStages(stages) }, async (h, calls) => {
       const waiting = await stateUntil(h, (s) => s.waitingFor === 'approval', 'the approval wait');
       expect(waiting).toMatchObject({ status: 'running', stage: 'design-approval', waitingSince: expect.any(String) });
-      const before = names(calls).length;
+      const before = agentReqs(calls).length;
       // Refused, each with a message that says why; the workflow is unchanged.
       expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: '' }] }))).toEqual({ type: 'InvalidDecision', message: expect.stringContaining('"by" is required') });
       expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice', stage: 'development' }] }))).toMatchObject({ type: 'InvalidDecision', message: expect.stringContaining('no approval stage named "development"') });
       expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice', stage: 'merge-approval' }] }))).toEqual({ type: 'NotWaitingForApproval', message: expect.stringContaining('is waiting for approval of design-approval, not merge-approval') });
       expect(await refusal(h.executeUpdate(rejectUpdate, { args: [{ by: 'alice' }] }))).toMatchObject({ type: 'InvalidDecision', message: expect.stringContaining('needs a comment') });
-      expect(names(calls).length).toBe(before);
+      expect(agentReqs(calls).length).toBe(before);
       expect((await h.query(stateQuery)).waitingFor).toBe('approval');
 
       const rejected = await h.executeUpdate(rejectUpdate, { args: [{ by: 'alice', comment: 'split the API from the UI', via: 'api' }] });

@@ -90,6 +90,14 @@ export async function runApproval(t: PlannedTask, stage: StageSpec, flow: StageF
   const { run, state } = t;
   const resumed = flow.takeResumedWait(index);
   await t.enterStage(stage.name);
+  // The next agent stage's worktree is made before the wait: after the decision only the
+  // agent has to start. It holds nothing: a lost host is found and handled as in any stage.
+  if (t.plan.stages[index + 1]?.kind === 'agent') {
+    const h = await t.ensureHost();
+    const result = await t.onHost(h, { summary: `${stage.name}: worktree for the next stage` }).prepareWorktree({ key: t.key, repo: run.repo });
+    run.warmWorktree = { hostId: h.hostId, sha: run.pushedSha, result };
+  }
+
   const since = resumed?.waitingSince ?? new Date().toISOString();
   let reminders = resumed?.remindersSent ?? 0;
   state.waitingFor = 'approval';
@@ -101,7 +109,6 @@ export async function runApproval(t: PlannedTask, stage: StageSpec, flow: StageF
     await t.event('approval-requested', stage.name, { timeout: stage.timeout ?? null });
     run.notify({ kind: 'approval-requested', key: t.key, stage: stage.name, ...(stage.prompt && { prompt: stage.prompt }) });
   }
-
   const start = Date.parse(since);
   const deadline = stage.timeout ? start + msToNumber(stage.timeout) : Infinity;
   const remindMs = stage.remind ? msToNumber(stage.remind) : Infinity;
