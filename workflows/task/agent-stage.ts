@@ -44,12 +44,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       return t.event('stage-attempt-failed', stage.name, { attempt, reason });
     };
     try {
-      const warm = run.warmWorktree;
-      run.warmWorktree = null;
-      const wt =
-        warm && warm.hostId === h.hostId && warm.sha === run.pushedSha && hostMoves === 0
-          ? warm.result
-          : await t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo });
+      const wt = await t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo });
       // Only this workflow pushes orch/<KEY>, and only after a gate passed. If the branch moved past
       // our last push while a lost host ran this stage, that host's push landed: the stage passed,
       // and running its agent again would land its work twice.

@@ -90,14 +90,6 @@ export async function runApproval(t: PlannedTask, stage: StageSpec, flow: StageF
   const { run, state } = t;
   const resumed = flow.takeResumedWait(index);
   await t.enterStage(stage.name);
-  // The next agent stage's worktree is made before the wait: after the decision only the
-  // agent has to start. It holds nothing: a lost host is found and handled as in any stage.
-  if (t.plan.stages[index + 1]?.kind === 'agent') {
-    const h = await t.ensureHost();
-    const result = await t.onHost(h, { summary: `${stage.name}: worktree for the next stage` }).prepareWorktree({ key: t.key, repo: run.repo });
-    run.warmWorktree = { hostId: h.hostId, sha: run.pushedSha, result };
-  }
-
   const since = resumed?.waitingSince ?? new Date().toISOString();
   let reminders = resumed?.remindersSent ?? 0;
   state.waitingFor = 'approval';

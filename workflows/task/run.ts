@@ -31,8 +31,6 @@ export class TaskRun {
   waitingFor: string[] = [];
   /** Set by the `dependencyEnded` signal; the dependency wait re-reads the records. */
   dependencyEnded = false;
-  /** A worktree prepared ahead (while an approval waits), for the next agent stage on that host. */
-  warmWorktree: { hostId: string; sha: string | null; result: { path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null } } | null = null;
   /** The approval stage waiting for a person, and its decision once the update gave it. */
   approval: { stage: string; decision: ApprovalRecord | null } | null = null;
   /** A grant can arrive before requestLock's result does: every grant is remembered. */
