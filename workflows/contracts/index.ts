@@ -7,3 +7,4 @@ export * from './status.js';
 export * from './task.js';
 export * from './reconcile.js';
 export * from './usage.js';
+export * from './usage-text.js';
