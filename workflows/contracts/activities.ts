@@ -5,14 +5,20 @@ import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
 import type { AgentFailure, Usage } from './usage.js';
 import type { TaskStatus } from './status.js';
 
-/** One progress comment on the task's Plane work item. */
+/**
+ * One progress comment on the task's Plane work item. `usage`, where a kind has it, is what was
+ * spent: the failed attempt's (`stage-retry`), the stage's, all its attempts (`stage-passed`), the
+ * task's (`done`, `failed`, `cancelled`). Absent when no agent reported usage.
+ */
 export type ProgressUpdate =
   | { kind: 'started'; key: string; repo: string }
   | { kind: 'stage'; key: string; stage: string; attempt?: number; host?: string | null }
-  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string }
-  | { kind: 'done'; key: string; sha?: string | null }
-  | { kind: 'failed'; key: string; reason: string }
-  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[] };
+  /** `attempt`: the attempt that did not pass. */
+  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string; usage?: Usage }
+  | { kind: 'stage-passed'; key: string; stage: string; attempt: number; usage?: Usage }
+  | { kind: 'done'; key: string; sha?: string | null; usage?: Usage }
+  | { kind: 'failed'; key: string; reason: string; usage?: Usage }
+  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[]; usage?: Usage };
 
 export interface PipelinePlan {
   repo: RepoSpec;
