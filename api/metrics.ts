@@ -14,11 +14,7 @@
 // has its outcome (it is inserted as `processing` and updated when orch has acted); one still
 // `processing` after `stuckMs` (default 5 min) is counted as `processing`: its handler died.
 //
-// What agents spent (tokens and cost by repo, stage and model) is not counted row by row: a job's
-// usage grows while its agent runs. Each scrape reads the totals of every job's usage instead, and
-// the counters move up to them. So they start from the records' totals, not from zero, and survive
-// an API restart (Prometheus sees no reset). A total that went down (a retried agent activity
-// rewrote its row) holds the counter where it is until the total passes it again.
+// What agents spent is the exception: totals of the job rows, not rows counted once (api/metrics-usage.ts).
 //
 // Temporal's own runtime metrics (task slots, poll latencies, …) are served by each worker on
 // ORCH_WORKER_METRICS_ADDRESS (see worker/main.ts), not here. The reads are in api/metrics-records.ts.
@@ -27,7 +23,9 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { TASK_STATUSES } from '../workflows/contracts/index.js';
-import { createMetricsRecords, type EventRow, type UsageTotalRow } from './metrics-records.js';
+import { cappedLabel } from './metrics-labels.js';
+import { createMetricsRecords, type EventRow } from './metrics-records.js';
+import { createUsageMetrics } from './metrics-usage.js';
 import { DELIVERY_OUTCOMES } from './plane/outcome.js';
 
 export interface ApiMetricsOptions {
@@ -61,9 +59,6 @@ export function webhookOutcomeFamily(outcome: string): string {
   const family = outcome.split(':', 1)[0]!.trim();
   return (DELIVERY_OUTCOMES as readonly string[]).includes(family) ? family : 'other';
 }
-
-/** Label values that come from data (stage and step names) are capped: a runaway config cannot explode the series count. */
-const MAX_LABEL_VALUES = 64;
 
 export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   const records = createMetricsRecords(o.db);
@@ -135,18 +130,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     help: 'Active tasks with a STOP requested and not yet applied (e.g. deferred by a merge or deploy)',
     registers: [registry],
   });
-  const agentTokens = new Counter({
-    name: 'orch_agent_tokens_total',
-    help: 'Tokens agents reported, by repo, stage, model and kind (input, output, cache_read, cache_write; cached input is not in input)',
-    labelNames: ['repo', 'stage', 'model', 'kind'] as const,
-    registers: [registry],
-  });
-  const agentCost = new Counter({
-    name: 'orch_agent_cost_usd_total',
-    help: 'What agents cost in USD, as they reported it or from the configured price, by repo, stage and model; runs of unknown cost are left out (their tokens are counted)',
-    labelNames: ['repo', 'stage', 'model'] as const,
-    registers: [registry],
-  });
+  const usage = createUsageMetrics(registry);
   const refreshErrors = new Counter({
     name: 'orch_metrics_refresh_errors_total',
     help: 'Scrapes whose read of the records failed (the metrics served are then stale)',
@@ -164,16 +148,8 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     registers: [registry],
   });
 
-  const capped = (seen: Set<string>) => (value: string | null | undefined) => {
-    const v = value ?? '(none)';
-    if (seen.has(v)) return v;
-    if (seen.size >= MAX_LABEL_VALUES) return 'other';
-    seen.add(v);
-    return v;
-  };
-  const stageLabel = capped(new Set());
-  const stepLabel = capped(new Set());
-  const usageLabels = { repo: capped(new Set()), stage: capped(new Set()), model: capped(new Set()) };
+  const stageLabel = cappedLabel();
+  const stepLabel = cappedLabel();
   const seconds = (from: Date | string | null | undefined, to: Date | string | null | undefined) => {
     if (!from || !to) return null;
     const s = (new Date(to).getTime() - new Date(from).getTime()) / 1000;
@@ -181,47 +157,6 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   };
 
   let cursors: { events: number; deliveries: number } | null = null;
-
-  /** Where each usage counter series stands (counter → label set → value). */
-  const counted = new Map<Counter<string>, Map<string, number>>();
-  /** Moves a counter series up to `total`, never down. */
-  const raise = <L extends string>(counter: Counter<L>, labels: Record<L, string>, total: number) => {
-    const ofCounter = counted.get(counter) ?? new Map<string, number>();
-    counted.set(counter, ofCounter);
-    const id = JSON.stringify(labels);
-    const now = ofCounter.get(id) ?? 0;
-    if (total > now) {
-      counter.inc(labels, total - now);
-      ofCounter.set(id, total);
-    } else if (!ofCounter.has(id)) {
-      counter.inc(labels, 0); // the series exists from its first job on
-      ofCounter.set(id, 0);
-    }
-  };
-  const USAGE_KINDS = [
-    ['input', 'inputTokens'],
-    ['output', 'outputTokens'],
-    ['cache_read', 'cacheReadTokens'],
-    ['cache_write', 'cacheWriteTokens'],
-  ] as const;
-
-  function countUsage(rows: UsageTotalRow[]) {
-    // Capped labels can fold several groups into one series: add them up first.
-    const series = new Map<string, { labels: { repo: string; stage: string; model: string }; tokens: number[]; cost: number | null }>();
-    for (const r of rows) {
-      const labels = { repo: usageLabels.repo(r.repo), stage: usageLabels.stage(r.stage), model: usageLabels.model(r.model) };
-      const id = JSON.stringify(labels);
-      const s = series.get(id) ?? { labels, tokens: USAGE_KINDS.map(() => 0), cost: null };
-      USAGE_KINDS.forEach(([, field], i) => (s.tokens[i]! += r[field] ?? 0));
-      if (r.costUsd !== null) s.cost = (s.cost ?? 0) + r.costUsd;
-      series.set(id, s);
-    }
-    for (const { labels, tokens, cost } of series.values()) {
-      USAGE_KINDS.forEach(([kind], i) => raise(agentTokens, { ...labels, kind }, tokens[i]!));
-      // Rounded: a float sum taken in another order must not creep the counter up.
-      if (cost !== null) raise(agentCost, labels, Math.round(cost * 1e9) / 1e9);
-    }
-  }
 
   async function initialCursors() {
     return o.fromStart ? { events: 0, deliveries: 0 } : records.lastIdsBefore(processStartedAt);
@@ -305,7 +240,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     cursorGauge.set({ table: 'task_events' }, c.events);
     cursorGauge.set({ table: 'webhook_deliveries' }, c.deliveries);
 
-    countUsage(await records.usageTotals());
+    usage.count(await records.usageTotals());
     const byStatus = await records.tasksByStatus();
     for (const s of TASK_STATUSES) tasksGauge.set({ status: s }, byStatus.find((r) => r.status === s)?.n ?? 0);
     stopPending.set(byStatus.reduce((n, r) => n + r.stopPending, 0));
