@@ -55,7 +55,7 @@ describe('claude-code', () => {
     });
     expect(monitor.progress().lastTool).toBe('Bash');
     expect(lines.some((l) => l.startsWith('→ Write '))).toBe(true);
-    expect(lines.at(-1)).toMatch(/^result: success · 3 turn\(s\), \$/);
+    expect(lines.at(-1)).toMatch(/^result: success · cost \$[\d.]+ · .* · 3 turns$/);
     expect(lines.every((l) => !l.startsWith('{'))).toBe(true);
   });
 

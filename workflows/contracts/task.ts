@@ -1,7 +1,7 @@
 // The task workflow's contract: its input, state and result, and the messages it handles.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { TaskStatus } from './status.js';
-import type { HostRef, PipelinePlan } from './activities.js';
+import type { HostRef, PipelinePlan } from './plan.js';
 import type { AgentProgress, Usage } from './usage.js';
 
 /** What a `task` workflow starts with. */

@@ -18,12 +18,18 @@ import {
   rejectUpdate,
   type ApprovalDecision,
   type ApprovalRecord,
+  type ResumePoint,
   type StageSpec,
   type TaskWorkflow,
 } from '../contracts/index.js';
 import type { PlannedTask } from './planned.js';
 import type { TaskRun } from './run.js';
-import type { StageFlow } from './stage-flow.js';
+
+/** What the stage flow hands an approval wait: a wait carried over, and how to carry it on. */
+export interface WaitHandover {
+  takeResumedWait(index: number): Pick<ResumePoint, 'waitingSince' | 'remindersSent'> | undefined;
+  resumePoint(index: number, wait: Pick<ResumePoint, 'waitingSince' | 'remindersSent'>): ResumePoint;
+}
 
 /** Past this many events a wait hands over to a fresh run (continue-as-new), state carried. */
 const MAX_HISTORY_WHILE_WAITING = 1_000;
@@ -86,7 +92,7 @@ function validateDecision(run: TaskRun, req: ApprovalDecision | undefined, decis
 }
 
 /** Waits for the decision (or the timeout), reminding and continuing as new as needed. */
-export async function runApproval(t: PlannedTask, stage: StageSpec, flow: StageFlow, index: number): Promise<ApprovalRecord> {
+export async function runApproval(t: PlannedTask, stage: StageSpec, flow: WaitHandover, index: number): Promise<ApprovalRecord> {
   const { run, state } = t;
   const resumed = flow.takeResumedWait(index);
   await t.enterStage(stage.name);
