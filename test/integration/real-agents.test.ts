@@ -133,6 +133,9 @@ describe.each(CLIS)('$name as the agent', (cli) => {
       expect(usage.costUsd).toBe(result.total_cost_usd);
       expect(usage.costUsd).toBeGreaterThan(0);
     }
+    // The same figures on the task and on its attempt, through the API.
+    expect(done.usage).toEqual(usage);
+    expect(done.history.map((a: { usage: Usage }) => a.usage)).toEqual([usage]);
     expect(job.model).toBeTruthy();
     expect(job.sessionId).toBeTruthy();
     // The workflow's history carries the same usage; the transcript is readable lines, not JSON.
