@@ -55,7 +55,7 @@ export async function mergeUntilSettled(
         throw new NotMergeableError(branch, base, pr, s.reason);
       case 'wait':
         if (Date.now() + delay > deadline) {
-          const waited = `still so after ${Math.round(timeoutMs / 1000)} s`;
+          const waited = `still so after ${timeoutMs < 1_000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1_000)} s`}`;
           if (s.head !== undefined && headSha) throw new BranchMovedError(branch, headSha, s.head, `${s.reason}; ${waited}`);
           throw new NotMergeableError(branch, base, pr, `${s.reason}; ${waited}`);
         }
