@@ -72,6 +72,8 @@ export function createGitHubForge(options: GitHubForgeOptions): Forge {
     auth: options.token,
     baseUrl: (options.apiUrl ?? GITHUB_API_URL).replace(/\/+$/, ''),
     userAgent: 'orch',
+    // Failures are the caller's to report (the activity does); Octokit's own lines would only repeat them.
+    log: { debug: () => {}, info: () => {}, warn: console.warn, error: () => {} },
   });
   octokit.hook.before('request', (o) => {
     o.request = { ...o.request, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) };
