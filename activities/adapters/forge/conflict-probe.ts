@@ -8,13 +8,20 @@ export function createGitConflictProbe(options: { cacheDir: string; remote: stri
   return async (base, head) => {
     try {
       const mirror = await ensureMirror(options.cacheDir, options.remote);
+      // merge-tree also exits 1 for a commit it does not know: make sure both are there first.
+      for (const sha of [base, head]) {
+        const known = await git(['cat-file', '-e', `${sha}^{commit}`], { cwd: mirror, okExitCodes: [0, 1, 128] });
+        if (known.exitCode !== 0) return null;
+      }
       // Exit 0: a clean merge; 1: conflicts, listed after the tree id (--name-only, no messages).
       const res = await git(['merge-tree', '--write-tree', '--name-only', '--no-messages', base, head], {
         cwd: mirror,
         okExitCodes: [0, 1],
       });
+      const [tree = '', ...files] = res.stdout.split('\n');
+      if (!/^[0-9a-f]{40,64}$/.test(tree.trim())) return null;
       if (res.exitCode === 0) return [];
-      return [...new Set(res.stdout.split('\n').slice(1).map((l) => l.trim()).filter(Boolean))];
+      return [...new Set(files.map((l) => l.trim()).filter(Boolean))];
     } catch (err) {
       // A commit the mirror does not have (yet), or no access to the remote: no verdict.
       if (err instanceof GitError) return null;
