@@ -146,6 +146,13 @@ describe('defaults', () => {
       tokenEnv: 'GITEA_TOKEN',
     });
   });
+
+  it('accept a github forge, with and without an Enterprise apiUrl', () => {
+    const dotcom = parse(`${MINIMAL}    forge: { type: github, owner: acme, repo: demo, tokenEnv: GITHUB_TOKEN }\n`);
+    expect(dotcom.repos.demo?.forge).toEqual({ type: 'github', owner: 'acme', repo: 'demo', tokenEnv: 'GITHUB_TOKEN' });
+    const ghes = parse(`${MINIMAL}    forge: { type: github, owner: acme, repo: demo, tokenEnv: GH_TOKEN, apiUrl: "https://github.example.com/api/v3" }\n`);
+    expect(ghes.repos.demo?.forge).toMatchObject({ type: 'github', apiUrl: 'https://github.example.com/api/v3' });
+  });
 });
 
 describe('rejected input', () => {
@@ -177,8 +184,15 @@ describe('rejected input', () => {
   });
 
   it('a bad forge type', () => {
-    const err = errorOf(`${MINIMAL}    forge: { type: github }\n`);
-    expect(err.message).toContain('orch.yaml: repos.demo.forge.type: expected "local" or "gitea", got "github"');
+    const err = errorOf(`${MINIMAL}    forge: { type: gitlab }\n`);
+    expect(err.message).toContain('orch.yaml: repos.demo.forge.type: expected "local", "gitea" or "github", got "gitlab"');
+  });
+
+  it('a github forge missing fields, with a bad apiUrl and token variable', () => {
+    const err = errorOf(`${MINIMAL}    forge: { type: github, owner: acme, tokenEnv: "GH TOKEN", apiUrl: "github.example.com" }\n`);
+    expect(err.message).toContain('repos.demo.forge.repo: is required');
+    expect(err.message).toContain('repos.demo.forge.tokenEnv: "GH TOKEN" is not an environment variable name');
+    expect(err.message).toContain('repos.demo.forge.apiUrl: "github.example.com" is not an http(s) URL like https://github.example.com/api/v3');
   });
 
   it('a gitea forge missing fields', () => {

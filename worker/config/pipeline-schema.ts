@@ -271,6 +271,19 @@ const repo = strict({
         repo: plain,
         tokenEnv: envName,
       }),
+      strict({
+        type: z.literal('github'),
+        owner: plain,
+        repo: plain,
+        tokenEnv: envName,
+        /** GitHub Enterprise Server's API root; github.com's when left out. */
+        apiUrl: z
+          .url({
+            protocol: /^https?$/,
+            error: invalid((v) => `${show(v)} is not an http(s) URL like https://github.example.com/api/v3`),
+          })
+          .optional(),
+      }),
     ])
     .prefault({ type: 'local' }),
   deploy: command(DEPLOY_PLACEHOLDERS, 'in a deploy command (it runs once per task, after the merge)').optional(),

@@ -70,7 +70,8 @@ export interface CoordinationActivities {
 /** The forge and the deploy command (shared queue). */
 export interface DeliveryActivities {
   openPullRequest(req: { repo: string; key: string; title: string; body: string }): Promise<{ number: number | null; url: string | null }>;
-  mergeFeatureBranch(req: { repo: string; key: string; title: string; pr: number | null }): Promise<{ alreadyMerged: boolean; sha: string | null }>;
+  /** `headSha`: the commit the gates passed; a forge with PRs merges exactly it (absent in histories from before). */
+  mergeFeatureBranch(req: { repo: string; key: string; title: string; pr: number | null; headSha?: string | null }): Promise<{ alreadyMerged: boolean; sha: string | null }>;
   deploy(req: { repo: string; key: string; title: string; sha: string | null }): Promise<{ ran: boolean; exitCode: number | null }>;
   deleteFeatureBranch(req: { repo: string; key: string; branch?: string }): Promise<CompensationResult>;
 }

@@ -49,12 +49,13 @@ export function agentOn(plan: PipelinePlan, host: HostRef, opts: { activityId: s
   });
 }
 
-/** The merge: retried on transient forge errors, never on a conflict. */
+/** The merge: retried on transient forge errors, never on a conflict; it heartbeats while it waits for the forge. */
 export const merger = (plan: PipelinePlan, summary: string) =>
   proxyActivities<SharedActivities>({
     startToCloseTimeout: plan.timeouts.merge,
+    heartbeatTimeout: plan.timeouts.heartbeat,
     summary,
-    retry: { initialInterval: '2s', maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: ['MergeConflictError'] },
+    retry: { initialInterval: '2s', maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: ['MergeConflictError', 'BranchMovedError'] },
   });
 
 /** The deploy: exactly once, never re-run behind the operator's back. */

@@ -11,7 +11,7 @@ export async function runMerge(t: PlannedTask): Promise<void> {
   await withLock(t, 'merge', () =>
     critical(t, async () => {
       await t.event('merge-started', 'merge', { pr: pr.number });
-      const merged = await merger(plan, `merge ${key}`).mergeFeatureBranch({ repo: run.repo, key, title, pr: pr.number });
+      const merged = await merger(plan, `merge ${key}`).mergeFeatureBranch({ repo: run.repo, key, title, pr: pr.number, headSha: run.pushedSha });
       await t.event('merge-finished', 'merge', { ...merged });
       run.mergedSha = merged.sha;
     }),

@@ -1,13 +1,14 @@
-// Gitea REST API v1: a small client for the endpoints orch uses, and the Forge built on it.
-// Statuses follow Gitea's API v1 (routers/api/v1/repo/pull.go, branch.go):
-//   create PR 201, 409 when an open PR for head/base exists;
-//   merge 200, 405 when already merged *or* not mergeable yet (GET …/merge tells: 204 / 404), 409 conflict;
-//   delete branch 204, 404 absent, 403 default/protected.
+// The Forge on Gitea. A new PR starts in Gitea's `checking` state and its merge answers 405 until
+// the background checker is done, so the merge waits for `mergeable`; a PR that stays unmergeable
+// is asked of git (Gitea's API does not tell checking from conflicting). The merge carries
+// `head_commit_id`, so Gitea merges the commit the gates passed or nothing.
 
-import { BranchProtectedError, assertDeletableBranch } from '../git.js';
+import { assertDeletableBranch } from '../git.js';
+import { GiteaClient, errorMessage, parseJson, type GiteaClientOptions, type GiteaPullRequest } from './gitea-client.js';
+import { mergeUntilSettled, type MergeStep, type MergeWaitOptions } from './merge-loop.js';
 import {
-  MergeConflictError,
   NotMergeableError,
+  type ConflictProbe,
   type DeleteBranchInput,
   type DeleteBranchResult,
   type Forge,
@@ -17,172 +18,14 @@ import {
   type PullRequestResult,
 } from './types.js';
 
-export interface GiteaClientOptions {
-  /** e.g. `http://gitea:3000`; the API lives under `/api/v1`. */
-  baseUrl: string;
-  owner: string;
-  repo: string;
-  /** A personal access token. */
-  token: string;
-  /** Per-request timeout. Default 30 s. */
-  timeoutMs?: number;
+export { GiteaApiError, GiteaClient, type GiteaClientOptions, type GiteaPullRequest } from './gitea-client.js';
+
+export interface GiteaForgeOptions extends GiteaClientOptions {
+  /** Tells a conflicting PR from one still being checked; without it orch waits out the bound. */
+  probe?: ConflictProbe;
+  wait?: MergeWaitOptions;
 }
 
-/** Gitea answered with a status the caller did not expect. */
-export class GiteaApiError extends Error {
-  override readonly name = 'GiteaApiError';
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly status: number,
-    readonly body: string,
-  ) {
-    super(`Gitea ${method} ${path} answered ${status}${body ? `: ${body.slice(0, 500)}` : ''}`);
-  }
-}
-
-/** The fields of Gitea's PullRequest object orch reads. */
-export interface GiteaPullRequest {
-  number: number;
-  html_url: string;
-  state: 'open' | 'closed';
-  merged: boolean;
-  merge_commit_sha: string | null;
-  head: { ref: string; sha: string };
-  base: { ref: string; sha: string };
-}
-
-export type GiteaMergeOutcome = 'merged' | 'already-merged';
-
-interface ApiResponse {
-  status: number;
-  text: string;
-}
-
-const PAGE_SIZE = 50;
-const MAX_PAGES = 20;
-
-export class GiteaClient {
-  private readonly apiRoot: string;
-  private readonly repoPath: string;
-
-  constructor(private readonly options: GiteaClientOptions) {
-    this.apiRoot = `${options.baseUrl.replace(/\/+$/, '')}/api/v1`;
-    this.repoPath = `/repos/${encodeURIComponent(options.owner)}/${encodeURIComponent(options.repo)}`;
-  }
-
-  /** Opens a PR; when one is already open for head/base (409) returns that one with `created: false`. */
-  async createPullRequest(input: {
-    head: string;
-    base: string;
-    title: string;
-    body: string;
-  }): Promise<{ pr: GiteaPullRequest; created: boolean }> {
-    const path = `${this.repoPath}/pulls`;
-    const res = await this.request('POST', path, input);
-    if (res.status === 201) return { pr: parseJson<GiteaPullRequest>(res.text), created: true };
-    if (res.status === 409) {
-      const existing = await this.findOpenPullRequest(input.base, input.head);
-      if (existing) return { pr: existing, created: false };
-    }
-    throw new GiteaApiError('POST', path, res.status, res.text);
-  }
-
-  async getPullRequest(number: number): Promise<GiteaPullRequest> {
-    const path = `${this.repoPath}/pulls/${number}`;
-    const res = await this.request('GET', path);
-    if (res.status === 200) return parseJson<GiteaPullRequest>(res.text);
-    throw new GiteaApiError('GET', path, res.status, res.text);
-  }
-
-  /** The open PR from `head` into `base`, or null. */
-  async findOpenPullRequest(base: string, head: string): Promise<GiteaPullRequest | null> {
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const query = new URLSearchParams({ state: 'open', page: String(page), limit: String(PAGE_SIZE) });
-      const path = `${this.repoPath}/pulls?${query}`;
-      const res = await this.request('GET', path);
-      if (res.status !== 200) throw new GiteaApiError('GET', path, res.status, res.text);
-      const pulls = parseJson<GiteaPullRequest[]>(res.text);
-      const match = pulls.find((p) => p.head.ref === head && p.base.ref === base);
-      if (match) return match;
-      if (pulls.length < PAGE_SIZE) return null;
-    }
-    return null;
-  }
-
-  /** The most relevant PR (any state) from `head` into `base` (`GET /pulls/{base}/{head}`), or null. */
-  async getPullRequestByBaseHead(base: string, head: string): Promise<GiteaPullRequest | null> {
-    const path = `${this.repoPath}/pulls/${encodeURIComponent(base)}/${encodeURIComponent(head)}`;
-    const res = await this.request('GET', path);
-    if (res.status === 200) return parseJson<GiteaPullRequest>(res.text);
-    if (res.status === 404) return null;
-    throw new GiteaApiError('GET', path, res.status, res.text);
-  }
-
-  /** Whether PR `number` is merged (`GET …/merge`: 204 yes, 404 no). */
-  async isMerged(number: number): Promise<boolean> {
-    const path = `${this.repoPath}/pulls/${number}/merge`;
-    const res = await this.request('GET', path);
-    if (res.status === 204) return true;
-    if (res.status === 404) return false;
-    throw new GiteaApiError('GET', path, res.status, res.text);
-  }
-
-  /**
-   * Merges PR `number` with a merge commit. 405 is ambiguous in Gitea (already merged, or not
-   * mergeable yet), so it is settled with `isMerged`.
-   */
-  async mergePullRequest(
-    number: number,
-    ctx: { branch: string; base: string; message: string },
-  ): Promise<GiteaMergeOutcome> {
-    const path = `${this.repoPath}/pulls/${number}/merge`;
-    const [title = '', ...rest] = ctx.message.split('\n');
-    const body: Record<string, string> = { Do: 'merge' };
-    if (title.trim()) body.MergeTitleField = title.trim();
-    if (rest.join('\n').trim()) body.MergeMessageField = rest.join('\n').trim();
-
-    const res = await this.request('POST', path, body);
-    if (res.status === 200) return 'merged';
-    if (res.status === 405) {
-      if (await this.isMerged(number)) return 'already-merged';
-      throw new NotMergeableError(ctx.branch, ctx.base, number, errorMessage(res.text) || 'Gitea says not mergeable yet');
-    }
-    if (res.status === 409) {
-      throw new MergeConflictError(ctx.branch, ctx.base, [], errorMessage(res.text) || undefined);
-    }
-    throw new GiteaApiError('POST', path, res.status, res.text);
-  }
-
-  /** Deletes a branch with no policy of its own: 204 deleted, 404 absent, 403 → `BranchProtectedError`. */
-  async deleteBranch(branch: string): Promise<DeleteBranchResult> {
-    const path = `${this.repoPath}/branches/${encodeURIComponent(branch)}`;
-    const res = await this.request('DELETE', path);
-    if (res.status === 204) return { deleted: true, absent: false };
-    if (res.status === 404) return { deleted: false, absent: true };
-    if (res.status === 403) throw new BranchProtectedError(branch, 'forge-refused');
-    throw new GiteaApiError('DELETE', path, res.status, res.text);
-  }
-
-  private async request(method: string, path: string, body?: unknown): Promise<ApiResponse> {
-    const headers: Record<string, string> = {
-      Authorization: `token ${this.options.token}`,
-      Accept: 'application/json',
-    };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const response = await fetch(`${this.apiRoot}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
-    });
-    return { status: response.status, text: await response.text() };
-  }
-}
-
-export type GiteaForgeOptions = GiteaClientOptions;
-
-/** The Forge on Gitea. Branch deletion applies orch's own policy before asking Gitea. */
 export function createGiteaForge(options: GiteaForgeOptions): Forge {
   const client = new GiteaClient(options);
   return {
@@ -193,20 +36,26 @@ export function createGiteaForge(options: GiteaForgeOptions): Forge {
       return { number: pr.number, url: pr.html_url, existed: !created };
     },
 
-    async merge({ branch, base, pr, message }: MergeInput): Promise<MergeResult> {
+    async merge({ branch, base, pr, message, headSha = null }: MergeInput): Promise<MergeResult> {
       let number = pr;
       if (number === null) {
-        const found = await findPullRequestToMerge(client, branch, base);
-        if (found.merged) return { merged: false, alreadyMerged: true, sha: found.merge_commit_sha ?? null };
-        number = found.number;
+        const open = await client.findPullRequest(base, branch, 'open');
+        if (!open) {
+          const merged = await client.findPullRequest(base, branch, 'closed', (p) => p.merged && (!headSha || p.head.sha === headSha));
+          if (merged) return { merged: false, alreadyMerged: true, sha: merged.merge_commit_sha ?? null };
+          throw new NotMergeableError(branch, base, null, 'there is no open pull request for this branch');
+        }
+        number = open.number;
       }
-      const outcome = await client.mergePullRequest(number, { branch, base, message });
-      const after = await client.getPullRequest(number);
-      return {
-        merged: outcome === 'merged',
-        alreadyMerged: outcome === 'already-merged',
-        sha: after.merge_commit_sha ?? null,
+      const n = number;
+      const probed = new Map<string, Promise<string[] | null>>();
+      const probe = (p: GiteaPullRequest) => {
+        const key = `${p.base.sha}:${headSha ?? p.head.sha}`;
+        if (!probed.has(key)) probed.set(key, options.probe?.(p.base.sha, headSha ?? p.head.sha) ?? Promise.resolve(null));
+        return probed.get(key)!;
       };
+      const step = () => mergeStep(client, n, { headSha, message, probe });
+      return mergeUntilSettled({ branch, base, pr: n, headSha }, step, options.wait);
     },
 
     async deleteBranch(input: DeleteBranchInput): Promise<DeleteBranchResult> {
@@ -216,26 +65,73 @@ export function createGiteaForge(options: GiteaForgeOptions): Forge {
   };
 }
 
-/** The open PR for head/base, else the latest one when it is merged; otherwise not mergeable. */
-async function findPullRequestToMerge(client: GiteaClient, branch: string, base: string): Promise<GiteaPullRequest> {
-  const open = await client.findOpenPullRequest(base, branch);
-  if (open) return open;
-  const latest = await client.getPullRequestByBaseHead(base, branch);
-  if (latest?.merged) return latest;
-  throw new NotMergeableError(branch, base, null, 'there is no open pull request for this branch');
-}
-
-function parseJson<T>(text: string): T {
-  return JSON.parse(text) as T;
-}
-
-/** Gitea's error bodies are `{ message, url }`; fall back to the raw text. */
-function errorMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed.message === 'string') return parsed.message;
-  } catch {
-    // not JSON
+/** One look at PR `n` and, when Gitea calls it mergeable, one merge request. */
+async function mergeStep(
+  client: GiteaClient,
+  n: number,
+  ctx: { headSha: string | null; message: string; probe: (p: GiteaPullRequest) => Promise<string[] | null> },
+): Promise<MergeStep> {
+  const p = await client.getPullRequest(n);
+  if (p.merged) return { outcome: 'already-merged', sha: p.merge_commit_sha ?? null };
+  if (p.state === 'closed') return { outcome: 'refused', reason: 'the pull request was closed without merging' };
+  if (!p.mergeable) {
+    const files = await ctx.probe(p);
+    if (files && files.length > 0) {
+      return { outcome: 'conflict', files, detail: 'Gitea reports the pull request not mergeable, and git finds these files in conflict' };
+    }
+    return { outcome: 'wait', reason: 'Gitea is still checking whether the pull request can be merged' };
   }
-  return text.trim();
+
+  const [title = '', ...rest] = ctx.message.split('\n');
+  const body: Record<string, string> = { Do: 'merge', head_commit_id: ctx.headSha ?? p.head.sha };
+  if (title.trim()) body.MergeTitleField = title.trim();
+  if (rest.join('\n').trim()) body.MergeMessageField = rest.join('\n').trim();
+  const res = await client.mergePullRequest(n, body);
+  const message = errorMessage(res.text);
+
+  if (res.status === 200) return { outcome: 'merged', sha: (await client.getPullRequest(n)).merge_commit_sha ?? null };
+  if (res.status === 404) return { outcome: 'refused', reason: 'the pull request was closed without merging' };
+  if (res.status === 405) {
+    // ErrHasMerged answers an empty message; "Please try again later" is any state but mergeable.
+    if (message === '') return { outcome: 'already-merged', sha: (await client.getPullRequest(n)).merge_commit_sha ?? null };
+    if (/try again later/i.test(message)) return { outcome: 'wait', reason: `Gitea answered "${message}"` };
+    return { outcome: 'refused', reason: `Gitea refused the merge: ${message}` };
+  }
+  if (res.status === 409) {
+    const conflict = conflictReport(res.text);
+    if (conflict) {
+      const files = conflict.files.length > 0 ? conflict.files : ((await ctx.probe(p)) ?? []);
+      return { outcome: 'conflict', files, detail: `Gitea answered 409 (${conflict.kind})` };
+    }
+    if (/merge push out of date/i.test(message)) return { outcome: 'wait', reason: 'the base branch moved during the merge' };
+    if (/head out of date/i.test(message)) {
+      return { outcome: 'wait', reason: "Gitea's pull request head is not the commit orch pushed (yet)", head: p.head.sha };
+    }
+    return { outcome: 'refused', reason: `Gitea refused the merge: ${message || res.text}` };
+  }
+  return { outcome: 'refused', reason: `Gitea answered ${res.status} to the merge: ${message || res.text}` };
+}
+
+/**
+ * A 409 body that is one of Gitea's merge errors serialised (ErrMergeConflicts,
+ * ErrMergeUnrelatedHistories, ErrRebaseConflicts: `{ Style, StdOut, StdErr, Err }`), with the
+ * files its git output names; null for the `{ message }` 409s.
+ */
+function conflictReport(text: string): { kind: string; files: string[] } | null {
+  let body: { Style?: unknown; StdOut?: unknown; StdErr?: unknown; CommitSHA?: unknown };
+  try {
+    body = parseJson(text);
+  } catch {
+    return null;
+  }
+  if (!body || typeof body !== 'object' || (typeof body.StdOut !== 'string' && typeof body.StdErr !== 'string')) return null;
+  const out = `${String(body.StdOut ?? '')}\n${String(body.StdErr ?? '')}`;
+  const files = out.split('\n').flatMap((line) => {
+    const m = /^CONFLICT \([^)]*\): (.*)$/.exec(line.trim());
+    if (!m) return [];
+    // "Merge conflict in <path>", or "<path> deleted in … and modified in …" and the like.
+    return [/Merge conflict in (.+)$/.exec(m[1]!)?.[1] ?? m[1]!.split(' ')[0]!];
+  });
+  const kind = /unrelated histories/i.test(out) ? 'unrelated histories' : body.CommitSHA !== undefined ? 'rebase conflict' : 'merge conflict';
+  return { kind, files: [...new Set(files)] };
 }

@@ -1,5 +1,5 @@
 // The forge abstraction: where pull requests are opened and merged, and branches deleted.
-// `local` works on a plain git remote; `gitea` talks to Gitea's REST API.
+// `local` works on a plain git remote; `gitea` and `github` talk to their REST APIs.
 
 import type { BranchPolicy } from '../git.js';
 
@@ -27,6 +27,11 @@ export interface MergeInput {
   pr: number | null;
   /** The merge commit message (first line = title). */
   message: string;
+  /**
+   * The commit orch pushed and the gates passed. Forges with PRs merge exactly this commit (Gitea's
+   * `head_commit_id`, GitHub's `sha`) and refuse a branch that has moved on; null = the PR's head.
+   */
+  headSha?: string | null;
 }
 
 /**
@@ -51,7 +56,7 @@ export interface DeleteBranchResult {
 }
 
 export interface Forge {
-  readonly kind: 'local' | 'gitea';
+  readonly kind: 'local' | 'gitea' | 'github';
   /** Idempotent: an existing open PR for the same head/base is returned with `existed: true`. */
   openPullRequest(input: OpenPullRequestInput): Promise<PullRequestResult>;
   /** Idempotent: merging work that is already in `base` answers `alreadyMerged: true`. */
@@ -87,3 +92,25 @@ export class NotMergeableError extends Error {
     super(`cannot merge ${branch} into ${base}${pr === null ? '' : ` (PR #${pr})`}: ${reason}`);
   }
 }
+
+/** The branch's head is not the commit the gates passed (someone pushed after orch). Retrying will not help. */
+export class BranchMovedError extends Error {
+  override readonly name = 'BranchMovedError';
+  constructor(
+    readonly branch: string,
+    readonly expected: string,
+    readonly actual: string | null,
+    detail?: string,
+  ) {
+    super(
+      `${branch} is at ${actual ?? 'an unknown commit'}, not at ${expected}, the commit the gates passed; ` +
+        `orch will not merge commits no gate has seen${detail ? ` (${detail})` : ''}`,
+    );
+  }
+}
+
+/**
+ * Whether `head` merges cleanly into `base` (both commit ids), by git itself: the files that
+ * conflict, [] when it merges cleanly, or null when it cannot tell (a commit it cannot fetch).
+ */
+export type ConflictProbe = (base: string, head: string) => Promise<string[] | null>;
