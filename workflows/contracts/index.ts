@@ -6,4 +6,5 @@ export * from './names.js';
 export * from './status.js';
 export * from './task.js';
 export * from './reconcile.js';
+export * from './sandbox.js';
 export * from './usage.js';
