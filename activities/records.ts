@@ -40,6 +40,7 @@ export function createRecordActivities(deps: Pick<ActivityDeps, 'pipeline' | 're
         stages: pipeline.stages,
         attemptsPerStage: pipeline.attemptsPerStage,
         timeouts: pipeline.timeouts,
+        ...(pipeline.budget && { budget: pipeline.budget }),
       };
     },
 

@@ -25,6 +25,8 @@ export interface AgentRunSpec {
   /** The run's whole environment: nothing of the worker's own reaches the agent. */
   env: Record<string, string>;
   logFile: string;
+  /** The agent's stdin: this file's contents, then EOF (the prompt). Closed (no stdin) when absent. */
+  stdinFile?: string;
 }
 
 export interface AgentOutcome {
@@ -51,11 +53,14 @@ export function startAgent(spec: AgentRunSpec): AgentRun {
   mkdirSync(dirname(spec.logFile), { recursive: true });
 
   const logFd = openSync(spec.logFile, 'a');
+  const stdinFd = spec.stdinFile === undefined ? undefined : openSync(spec.stdinFile, 'r');
   let subprocess: ReturnType<typeof spawnGuard>;
   try {
-    subprocess = spawnGuard(spec, logFd);
+    subprocess = spawnGuard(spec, logFd, stdinFd);
   } finally {
-    closeSync(logFd); // the guard has its own copy by now
+    // the guard has its own copies by now
+    closeSync(logFd);
+    if (stdinFd !== undefined) closeSync(stdinFd);
   }
 
   const pid = subprocess.pid;
@@ -90,17 +95,19 @@ export function startAgent(spec: AgentRunSpec): AgentRun {
   };
 }
 
-function spawnGuard(spec: AgentRunSpec, logFd: number) {
+function spawnGuard(spec: AgentRunSpec, logFd: number, stdinFd: number | undefined) {
   // execa's types only admit the literal fds 1-9 here, but at runtime it hands any fd number
   // to child_process.spawn unchanged, which is what we need: the guard writes to the file
   // itself instead of through a pipe into this process.
   const log = logFd as 1;
+  // A file as stdin gives the agent the prompt and then EOF: never an open pipe it could wait on.
+  const stdin = stdinFd === undefined ? 'ignore' : (stdinFd as 0);
   return execa(process.execPath, [AGENT_GUARD_PATH, '--', spec.command, ...spec.args], {
     cwd: spec.cwd,
     env: spec.env,
     extendEnv: false,
-    // stdin closed, stdout+stderr straight into the log, fd 3 = the lifeline pipe.
-    stdio: ['ignore', log, log, 'pipe'],
+    // stdin the prompt file (or closed), stdout+stderr straight into the log, fd 3 = the lifeline pipe.
+    stdio: [stdin, log, log, 'pipe'],
     detached: true,
     cleanup: false,
     reject: false,

@@ -1,25 +1,34 @@
-// The agent stage on this host: one agent run as its own process group, and STOP's kill of it.
+// The agent stage on this host: one agent run as its own process group (inside the sandbox), watched
+// through its adapter for progress, budget and stalls; and STOP's kill of it.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import pLimit from 'p-limit';
 import { persist } from '../../db/records.js';
-import type { HostActivities } from '../../workflows/contracts/index.js';
-import { getAgent, registerAgent, startAgent, unregisterAgent } from '../adapters/agent-process.js';
+import { agentProgressSignal, type AgentProgress, type AgentRunRequest, type HostActivities } from '../../workflows/contracts/index.js';
 import { runEnvironment } from '../adapters/agent-env.js';
+import { getAgent, registerAgent, startAgent, unregisterAgent } from '../adapters/agent-process.js';
+import { adapterFor } from '../adapters/agents/index.js';
 import { NO_SANDBOX } from '../adapters/sandbox.js';
 import { renderTemplate } from '../adapters/template.js';
 import { activityKey, hostPaths, type ActivityDeps } from '../deps.js';
 import { heartbeating } from '../heartbeat.js';
+import { watchAgent } from './agent-watch.js';
 import { killRecordedGroups } from './kill.js';
 
+/** How often live progress reaches PostgreSQL (`orch status`) and the workflow (the Web UI's details). */
+const PROGRESS_TO_DB_MS = 2_000;
+const PROGRESS_TO_WORKFLOW_MS = 10_000;
+
+type Deps = Pick<ActivityDeps, 'pipeline' | 'records' | 'hostId' | 'dataDir' | 'heartbeatEveryMs' | 'killGraceMs' | 'sandbox' | 'client'>;
+
 /** `runAgent` and `killAgent` share this host's agent slots and the keys a STOP killed. */
-export function createAgentActivities(
-  deps: Pick<ActivityDeps, 'pipeline' | 'records' | 'hostId' | 'dataDir' | 'heartbeatEveryMs' | 'killGraceMs' | 'sandbox'>,
-): Pick<HostActivities, 'runAgent' | 'killAgent'> {
+export function createAgentActivities(deps: Deps): Pick<HostActivities, 'runAgent' | 'killAgent'> {
   const { pipeline, records, hostId } = deps;
   const paths = hostPaths(deps);
+  const sandbox = deps.sandbox ?? NO_SANDBOX;
   const agentSlots = pLimit(pipeline.maxConcurrentAgents);
   /** Keys whose agent a STOP killed: their run ends `cancelled`, not `failed`. */
   const stopped = new Set<string>();
@@ -36,7 +45,9 @@ export function createAgentActivities(
       const jobKey = activityKey();
       const stage = stageSpec(req.stage);
       const agent = stage.agent ?? pipeline.agent;
+      const adapter = adapterFor(agent.adapter);
       const worktree = paths.worktree(req.key);
+      const promptFile = paths.prompt(req.key, req.stage, req.attempt);
       const vars = {
         key: req.key,
         stage: req.stage,
@@ -45,14 +56,18 @@ export function createAgentActivities(
         repo: req.repo,
         worktree,
         attempt: String(req.attempt),
+        lastFailure: lastFailureSection(req),
+        promptFile,
       };
-      const promptFile = paths.prompt(req.key, req.stage, req.attempt);
       await mkdir(path.dirname(promptFile), { recursive: true });
       await writeFile(promptFile, renderTemplate(stage.prompt ?? '', vars));
       const logFile = paths.agentLog(req.key, req.stage, req.attempt);
+      // An agent with events writes them apart; the log is then orch's readable transcript of them.
+      const output = adapter.events ? paths.agentStream(req.key, req.stage, req.attempt) : logFile;
 
       // Heartbeat from the start: a run waiting for an agent slot is alive too.
       let pid: number | null = null;
+      let progress: AgentProgress | undefined;
       return heartbeating(
         deps.heartbeatEveryMs,
         (beat) =>
@@ -61,10 +76,18 @@ export function createAgentActivities(
             stopped.delete(req.key);
             const home = paths.home(req.key);
             const tmp = paths.tmp(req.key);
-            await Promise.all([mkdir(home, { recursive: true }), mkdir(tmp, { recursive: true })]);
-            const contained = (deps.sandbox ?? NO_SANDBOX).wrap({
+            await Promise.all([mkdir(home, { recursive: true }), mkdir(tmp, { recursive: true }), mkdir(path.dirname(logFile), { recursive: true })]);
+            const launch = await adapter.launch({
               command: renderTemplate(agent.command, vars),
               args: agent.args.map((a) => renderTemplate(a, vars)),
+              home,
+              sandboxed: sandbox.status.active,
+              ...(req.resumeSession && agent.resume && { resumeSession: req.resumeSession }),
+              ...(req.budget && { budget: req.budget }),
+            });
+            const contained = sandbox.wrap({
+              command: launch.command,
+              args: launch.args,
               cwd: worktree,
               home,
               tmp,
@@ -78,50 +101,82 @@ export function createAgentActivities(
                   ORCH_PROMPT_FILE: promptFile,
                   ORCH_KILL_GRACE_MS: String(deps.killGraceMs),
                 },
-                extra: Object.fromEntries(Object.entries(agent.env ?? {}).map(([k, v]) => [k, renderTemplate(v, vars)])),
+                extra: { ...launch.env, ...Object.fromEntries(Object.entries(agent.env ?? {}).map(([k, v]) => [k, renderTemplate(v, vars)])) },
                 passEnv: agent.passEnv,
               }),
             });
-            const run = startAgent({ ...contained, cwd: worktree, logFile });
+            const monitor = adapter.monitor({ home, prices: pipeline.prices, startedAt: new Date() });
+            const run = startAgent({ ...contained, cwd: worktree, logFile: output, stdinFile: promptFile });
             pid = run.pid;
             registerAgent(req.key, run);
             beat();
+            const publish = progressPublisher(deps, jobKey, req);
             try {
               await persist(
-                () => records.startJob({ taskId: req.taskId, stage: req.stage, attempt: req.attempt, activityKey: jobKey, host: hostId, pid: run.pid, logFile }),
+                () => records.startJob({ taskId: req.taskId, stage: req.stage, attempt: req.attempt, activityKey: jobKey, host: hostId, pid: run.pid, logFile, adapter: adapter.name }),
                 ctx.cancellationSignal,
               );
-              const outcome = await Promise.race([
-                run.done,
+              const watched = watchAgent({
+                run,
+                output,
+                ...(adapter.events && { transcript: logFile }),
+                monitor,
+                idleMs: msToNumber(pipeline.timeouts.idle),
+                ...(req.budget && { budget: req.budget }),
+                killGraceMs: deps.killGraceMs,
+                onProgress: (p) => {
+                  progress = p;
+                  publish(p);
+                },
+              });
+              const { outcome, stopped: stoppedBy } = await Promise.race([
+                watched,
                 ctx.cancelled.catch(async (err) => {
                   await run.kill(deps.killGraceMs);
                   throw err;
                 }),
               ]);
               if (stopped.has(req.key)) throw new CancelledFailure('agent killed by STOP');
-              const ok = outcome.exitCode === 0;
+              const report = monitor.report();
+              const failure = stoppedBy ?? report.failure;
+              const ok = outcome.exitCode === 0 && !failure;
               await persist(
                 () =>
                   records.finishJob(jobKey, ok ? 'done' : 'failed', {
                     exitCode: outcome.exitCode,
-                    detail: ok ? undefined : `exit ${outcome.exitCode ?? outcome.signal}`,
+                    detail: ok ? undefined : (failure?.reason ?? `exit ${outcome.exitCode ?? outcome.signal}`),
+                    ...(report.usage && { usage: report.usage }),
+                    ...(report.sessionId && { sessionId: report.sessionId }),
+                    ...(report.model && { model: report.model }),
+                    ...(failure && { failureKind: failure.kind }),
                   }),
                 ctx.cancellationSignal,
               );
-              return { exitCode: outcome.exitCode, signal: outcome.signal, pid: run.pid, logFile, durationMs: outcome.durationMs };
+              return {
+                exitCode: outcome.exitCode,
+                signal: outcome.signal,
+                pid: run.pid,
+                logFile,
+                durationMs: outcome.durationMs,
+                ...(report.usage && { usage: report.usage }),
+                ...(failure && { failure }),
+                ...(report.sessionId && { sessionId: report.sessionId }),
+                ...(report.model && { model: report.model }),
+              };
             } catch (err) {
               // Never leave an agent running behind an activity that ended.
               await run.kill(deps.killGraceMs);
               const cancelled = err instanceof CancelledFailure || ctx.cancellationSignal.aborted;
+              const usage = monitor.report().usage;
               await records
-                .finishJob(jobKey, cancelled ? 'cancelled' : 'failed', { detail: cancelled ? 'stopped' : `activity failed: ${(err as Error).message}` })
+                .finishJob(jobKey, cancelled ? 'cancelled' : 'failed', { detail: cancelled ? 'stopped' : `activity failed: ${(err as Error).message}`, ...(usage && { usage }) })
                 .catch(() => undefined);
               throw err;
             } finally {
               unregisterAgent(req.key, run);
             }
           }),
-        () => ({ pid, host: hostId }),
+        () => ({ pid, host: hostId, ...(progress && { progress }) }),
       );
     },
 
@@ -143,5 +198,42 @@ export function createAgentActivities(
       const leftovers = await killRecordedGroups(deps, (row) => row.taskKey === key || row.taskKey.startsWith(`${key}#`));
       return { step: 'kill-agent', ok: true, detail: leftovers ? `killed ${leftovers} recorded process group(s)` : 'no agent running' };
     },
+  };
+}
+
+/** The prompt's `{{lastFailure}}`: empty on attempt 1, a section saying why the last attempt failed after. */
+export function lastFailureSection(req: Pick<AgentRunRequest, 'attempt' | 'lastFailure'>): string {
+  if (req.attempt <= 1 || !req.lastFailure?.trim()) return '';
+  return ['', `## Why attempt ${req.attempt - 1} failed`, '', 'Fix this first:', '', '```', req.lastFailure.trim(), '```', ''].join('\n');
+}
+
+/**
+ * Sends live progress on, throttled and only on change: to the job's row (read by the API and
+ * `orch status`) every 2 s, and to the workflow (its current details in the Web UI) every 10 s.
+ */
+function progressPublisher(deps: Pick<Deps, 'records' | 'client'>, jobKey: string, req: AgentRunRequest) {
+  const { info } = Context.current();
+  const workflowId = info.workflowExecution?.workflowId;
+  let toDb = 0;
+  let toWorkflow = 0;
+  let lastDb = '';
+  let lastWorkflow = '';
+  return (p: AgentProgress) => {
+    const now = Date.now();
+    const { lastActivityAt: _at, ...meaningful } = p;
+    const signature = JSON.stringify(meaningful);
+    if (now - toDb >= PROGRESS_TO_DB_MS && signature !== lastDb) {
+      toDb = now;
+      lastDb = signature;
+      void deps.records.updateJobProgress(jobKey, p).catch(() => undefined);
+    }
+    if (workflowId && now - toWorkflow >= PROGRESS_TO_WORKFLOW_MS && signature !== lastWorkflow) {
+      toWorkflow = now;
+      lastWorkflow = signature;
+      void deps.client.workflow
+        .getHandle(workflowId)
+        .signal(agentProgressSignal, { ...p, stage: req.stage, attempt: req.attempt })
+        .catch(() => undefined);
+    }
   };
 }

@@ -321,3 +321,28 @@ describe('bin/demo-deploy.mjs', () => {
     }
   });
 });
+
+describe('the agent configs docs/pipeline-config.md shows', () => {
+  const blocks = async () => {
+    const doc = await readFile(path.join(projectDir, 'docs', 'pipeline-config.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## A minimal file'), doc.indexOf('## Top level'));
+    return [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  };
+
+  it('load, with the adapter\'s command, passEnv and prices as written', async () => {
+    const [claude, codex] = (await blocks()).map(parse);
+    expect(claude?.agent).toEqual({ adapter: 'claude-code', command: 'claude', args: [], env: {}, passEnv: ['ANTHROPIC_API_KEY'], resume: false });
+    expect(codex?.agent).toMatchObject({ adapter: 'codex', command: 'codex', passEnv: ['OPENAI_API_KEY'] });
+    expect(codex?.prices['gpt-5-codex']).toEqual({ input: 1.25, cachedInput: 0.125, output: 10 });
+  });
+
+  it('reject a command agent without a command, a bad adapter, a budget of 0 and an unknown sandbox mode', () => {
+    const err = errorOf(`agent: { adapter: command }\nbudget: { maxCostUsd: 0 }\nsandbox: { mode: docker }\nrepos: { demo: { remote: /r.git } }\n`);
+    expect(err.issues.map((i) => [i.path, i.message])).toEqual([
+      ['agent.command', 'is required for the "command" adapter (claude-code and codex default to their CLI)'],
+      ['budget.maxCostUsd', 'must be more than 0'],
+      ['sandbox.mode', '"docker" is not a sandbox mode; use "auto", "bwrap" or "none"'],
+    ]);
+    expect(errorOf(`agent: { adapter: aider }\nrepos: { demo: { remote: /r.git } }\n`).message).toContain('"aider" is not an adapter; use "command", "claude-code" or "codex"');
+  });
+});

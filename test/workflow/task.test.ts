@@ -13,14 +13,16 @@ import {
   stopSignal,
   taskWorkflowId,
   workflowTypes,
+  type AgentRunRequest,
   type HostActivities,
   type SharedActivities,
+  type StageSpec,
   type TaskInput,
   type TaskWorkflow,
 } from '../../workflows/contracts/index.js';
 import { quietRuntime } from '../support/runtime.js';
 import { createTimeSkippingEnv } from '../support/time-skipping.js';
-import { hangs, hostStubs, runsUntilCancelled, names, planOf, sharedStubs, type Calls } from './task-stubs.js';
+import { AGENT_STAGE, hangs, hostStubs, runsUntilCancelled, names, planOf, sharedStubs, type Calls } from './task-stubs.js';
 
 const DAY = 86_400_000;
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never;
@@ -129,6 +131,68 @@ describe('task workflow (stubbed activities, time-skipping server)', () => {
     });
     expect(result.status).toBe('failed');
     expect(result.failureReason).toBe('stage development failed after 2 attempt(s): quality gate failed: docs/tasks/K/development.md is missing');
+  }, 60_000);
+
+  it('tells attempt 2 why attempt 1 failed, with the gate output, and sums what the attempts spent', async () => {
+    const spent = { costUsd: 0.25, inputTokens: 100, outputTokens: 20, cacheReadTokens: 5, cacheWriteTokens: 0, turns: 3 };
+    let gates = 0;
+    const result = await scenario(
+      {
+        hosts: {
+          a: {
+            runAgent: async () => ({ exitCode: 0, signal: null, pid: 1, logFile: '/log', durationMs: 1, usage: spent, sessionId: 'sess-1' }),
+            runGate: async () => (++gates === 1 ? { passed: false, detail: 'npm test exited 1', output: 'FAIL sums.test.ts: expected 3, got 4' } : { passed: true, detail: 'ok' }),
+          },
+        },
+      },
+      async (h, calls) => {
+        const r = await h.result();
+        const reqs = calls.filter((c) => c.name === 'runAgent').map((c) => c.args[0] as AgentRunRequest);
+        expect(reqs.map((q) => q.attempt)).toEqual([1, 2]);
+        expect(reqs[0]?.lastFailure).toBeUndefined();
+        expect(reqs[1]?.lastFailure).toContain('quality gate failed: npm test exited 1');
+        expect(reqs[1]?.lastFailure).toContain('FAIL sums.test.ts: expected 3, got 4');
+        // The stage's agent has no `resume`: a retry starts a fresh session.
+        expect(reqs[1]?.resumeSession).toBeUndefined();
+        const state = await h.query(stateQuery);
+        expect(state.history.map((a) => a.usage)).toEqual([spent, spent]);
+        expect(state.usage).toEqual({ ...spent, costUsd: 0.5, inputTokens: 200, outputTokens: 40, cacheReadTokens: 10, turns: 6 });
+        return r;
+      },
+    );
+    expect(result.status).toBe('done');
+  }, 60_000);
+
+  it('resumes the last session on the same host when the agent says resume, and fails at once over budget', async () => {
+    const stages: StageSpec[] = [{ ...AGENT_STAGE, attempts: 3, agent: { command: 'claude', args: [], adapter: 'claude-code', resume: true }, budget: { maxCostUsd: 2 } }];
+    let runs = 0;
+    const result = await scenario(
+      {
+        shared: { planPipeline: async () => ({ ...planOf({ stages }), budget: { maxCostUsd: 3 } }) },
+        hosts: {
+          a: {
+            runAgent: async () =>
+              ++runs === 1
+                ? { exitCode: 1, signal: null, pid: 1, logFile: '/log', durationMs: 1, sessionId: 'sess-1', usage: { costUsd: 1.5, inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, turns: 1 }, failure: { kind: 'agent-error', reason: 'claude-code ended with error_max_turns' } }
+                : { exitCode: 1, signal: null, pid: 1, logFile: '/log', durationMs: 1, sessionId: 'sess-1', usage: { costUsd: 1.6, inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, turns: 1 }, failure: { kind: 'budget', reason: 'budget exceeded: spent $1.6000, more than the $1.5000 left' } },
+          },
+        },
+      },
+      async (h, calls) => {
+        const r = await h.result();
+        const reqs = calls.filter((c) => c.name === 'runAgent').map((c) => c.args[0] as AgentRunRequest);
+        // Attempt 1: the stage's $2 (tighter than the task's $3). Attempt 2: what is left of the task's.
+        expect(reqs.map((q) => q.budget)).toEqual([{ maxCostUsd: 2 }, { maxCostUsd: 1.5 }]);
+        expect(reqs[1]?.resumeSession).toBe('sess-1');
+        expect(reqs[1]?.lastFailure).toBe('claude-code ended with error_max_turns');
+        // Over budget: no third attempt, no gate.
+        expect(reqs).toHaveLength(2);
+        expect(names(calls)).not.toContain('runGate');
+        return r;
+      },
+    );
+    expect(result.status).toBe('failed');
+    expect(result.failureReason).toBe('stage development: budget exceeded: spent $1.6000, more than the $1.5000 left');
   }, 60_000);
 
   it('moves a stage to a live host when its host is lost, without using up an attempt', async () => {

@@ -1,6 +1,6 @@
 // The activity contracts: what each activity takes and returns. Types only; the implementations
 // live in activities/ and are registered by the worker under exactly these method names.
-import type { GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
+import type { BudgetSpec, GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
 import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
 import type { AgentFailure, Usage } from './usage.js';
 import type { TaskStatus } from './status.js';
@@ -19,6 +19,8 @@ export interface PipelinePlan {
   stages: StageSpec[];
   attemptsPerStage: number;
   timeouts: PipelineTimeouts;
+  /** The whole task's spending limit (absent in plans recorded before budgets existed). */
+  budget?: BudgetSpec;
 }
 
 export interface HostRef {

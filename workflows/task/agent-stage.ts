@@ -1,7 +1,7 @@
 // One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
 // attempt: the stage moves to a live host and starts again from what was pushed.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
-import type { AgentRunResult, StageAttempt, StageSpec } from '../contracts/index.js';
+import { addUsage, totalTokens, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
 import { agentOn, records } from './activities.js';
 import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
 
@@ -12,7 +12,13 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
   await t.enterStage(stage.name);
   const attempts = stage.attempts ?? plan.attemptsPerStage;
   let lastReason = '';
+  /** What the next attempt's prompt is told about the last failure (`{{lastFailure}}`). */
+  let lastFailure = '';
+  /** The last attempt's agent session and host: with `agent.resume`, the next attempt there resumes it. */
+  let session: { host: string; id: string } | null = null;
   let hostMoves = 0;
+  /** Set when the budget ended the stage: no further attempt (a retry would only spend more). */
+  let overBudget: string | null = null;
   /** The agent job of an attempt whose host was lost: superseded if the stage must run again. */
   let lostJob: string | null = null;
   for (let attempt = 1; attempt <= attempts; ) {
@@ -28,8 +34,9 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       run.refresh();
     };
     /** Records a failed attempt; resolves once its event is recorded. */
-    const failed = (reason: string, retryNotice: boolean) => {
+    const failed = (reason: string, retryNotice: boolean, context?: string) => {
       lastReason = reason;
+      lastFailure = context ? `${reason}\n\n${context}` : reason;
       end('failed', reason);
       if (retryNotice && attempt < attempts) run.notify({ kind: 'stage-retry', key, stage: stage.name, attempt: attempt + 1, reason });
       return t.event('stage-attempt-failed', stage.name, { attempt, reason });
@@ -52,6 +59,17 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
           records.finishJob({ activityKey: superseded, status: 'failed', detail: 'its host was lost before the stage was pushed', supersede: true }),
         );
       }
+      const budget = attemptBudget(t, stage);
+      if (budget === 'spent') {
+        const reason = `budget exceeded: the task has spent ${spentText(t)} of its budget`;
+        await failed(reason, false);
+        overBudget = reason;
+        break;
+      }
+      const req: AgentRunRequest = { taskId: t.taskId, key, repo: run.repo, stage: stage.name, attempt, title: run.input.title, description: run.input.description ?? '' };
+      if (attempt > 1 && lastFailure) req.lastFailure = lastFailure;
+      if (budget) req.budget = budget;
+      if (session && session.host === h.hostId && stage.agent?.resume) req.resumeSession = session.id;
       let agent: AgentRunResult;
       run.agentRunning = true;
       try {
@@ -59,9 +77,26 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
           activityId,
           summary: `${stage.name}: agent (attempt ${attempt})`,
           timeout: stage.timeout ?? plan.timeouts.stage,
-        }).runAgent({ taskId: t.taskId, key, repo: run.repo, stage: stage.name, attempt, title: run.input.title, description: run.input.description ?? '' });
+        }).runAgent(req);
       } finally {
         run.agentRunning = false;
+        delete state.progress;
+      }
+      if (agent.usage) {
+        record.usage = agent.usage;
+        state.usage = addUsage(state.usage, agent.usage);
+      }
+      session = agent.sessionId ? { host: h.hostId, id: agent.sessionId } : null;
+      if (agent.failure?.kind === 'budget') {
+        // A retry would only spend more: the task fails now.
+        await failed(agent.failure.reason, false);
+        overBudget = agent.failure.reason;
+        break;
+      }
+      if (agent.failure) {
+        await failed(agent.failure.reason, true);
+        attempt++;
+        continue;
       }
       if (agent.exitCode !== 0) {
         await failed(`agent exited with ${agent.exitCode === null ? `signal ${agent.signal}` : `code ${agent.exitCode}`}`, true);
@@ -70,7 +105,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       }
       const gate = await t.onHost(h, { summary: `${stage.name}: quality gate` }).runGate({ key, repo: run.repo, stage: stage.name, gate: stage.gate });
       if (!gate.passed) {
-        await failed(`quality gate failed: ${gate.detail}`, true);
+        await failed(`quality gate failed: ${gate.detail}`, true, gate.output ? `The gate's output (last 4 KB):\n${gate.output}` : undefined);
         attempt++;
         continue;
       }
@@ -98,5 +133,37 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       attempt++;
     }
   }
+  if (overBudget) throw ApplicationFailure.nonRetryable(`stage ${stage.name}: ${overBudget}`, 'BudgetExceeded');
   throw ApplicationFailure.nonRetryable(`stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, 'StageFailed');
+}
+
+/**
+ * What the next attempt may spend: the tighter of the stage's per-attempt budget and what is left of
+ * the task's. `spent` when the task's is used up; undefined when nothing bounds it.
+ */
+function attemptBudget(t: PlannedTask, stage: StageSpec): AgentRunRequest['budget'] | 'spent' | undefined {
+  const task = t.plan.budget;
+  const spent = t.state.usage;
+  let maxCostUsd = stage.budget?.maxCostUsd;
+  let maxTokens = stage.budget?.maxTokens;
+  if (task?.maxCostUsd !== undefined) {
+    // An unknown cost so far cannot be counted against the budget; what is known still is.
+    const left = task.maxCostUsd - (spent?.costUsd ?? 0);
+    if (left <= 0) return 'spent';
+    maxCostUsd = Math.min(maxCostUsd ?? left, left);
+  }
+  if (task?.maxTokens !== undefined) {
+    const used = spent ? totalTokens(spent) : 0;
+    const left = task.maxTokens - used;
+    if (left <= 0) return 'spent';
+    maxTokens = Math.min(maxTokens ?? left, left);
+  }
+  if (maxCostUsd === undefined && maxTokens === undefined) return undefined;
+  return { ...(maxCostUsd !== undefined && { maxCostUsd }), ...(maxTokens !== undefined && { maxTokens }) };
+}
+
+function spentText(t: PlannedTask): string {
+  const u = t.state.usage;
+  if (!u) return 'nothing';
+  return `${u.costUsd === null ? 'an unknown amount' : `$${u.costUsd.toFixed(4)}`} and ${totalTokens(u)} tokens`;
 }

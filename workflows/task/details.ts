@@ -21,6 +21,15 @@ export function showProgress(input: TaskInput, state: TaskState, waitingFor: rea
     `- status: \`${state.status}\`${state.stage ? `, stage: \`${state.stage}\`` : ''}${attempt && attempt.stage === state.stage ? ` (attempt ${attempt.attempt})` : ''}`,
     `- host: ${state.host ?? '—'}`,
   ];
+  const p = state.progress;
+  if (p && p.stage === state.stage) {
+    const cost = p.usage.costUsd === null ? 'cost unknown' : `$${p.usage.costUsd.toFixed(2)}`;
+    lines.push(`- agent: ${p.stage}, attempt ${p.attempt}: turn ${p.turns}${p.lastTool ? `, running ${p.lastTool}` : ''}, ${cost}`);
+  }
+  if (state.usage && (state.usage.turns || state.usage.inputTokens)) {
+    const u = state.usage;
+    lines.push(`- spent: ${u.costUsd === null ? 'cost unknown' : `$${u.costUsd.toFixed(2)}`}, ${u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens} tokens in, ${u.outputTokens} out`);
+  }
   if (state.stage === 'waiting') lines.push(`- waiting for: ${waitingFor.join(', ')}`);
   if (state.inCriticalWindow) lines.push('- in a critical window: a STOP now is applied after this step');
   if (state.pendingStop && state.status === 'running') {

@@ -1,7 +1,7 @@
 // STOP: the `stop` signal and Temporal's own cancellation converge on requestStop. Outside a
 // critical window it cancels the pipeline's scope and kills the agent on its host at once.
 import { CancellationScope, setHandler } from '@temporalio/workflow';
-import { dependencyEndedSignal, isTerminal, lockGrantedSignal, stateQuery, stopSignal, type StopRequest } from '../contracts/index.js';
+import { agentProgressSignal, dependencyEndedSignal, isTerminal, lockGrantedSignal, stateQuery, stopSignal, type StopRequest } from '../contracts/index.js';
 import { onHost, records } from './activities.js';
 import type { TaskRun } from './run.js';
 
@@ -10,6 +10,12 @@ export function handleMessages(run: TaskRun): void {
   setHandler(lockGrantedSignal, ({ lockId }) => void run.grantedLocks.add(lockId));
   setHandler(dependencyEndedSignal, () => void (run.dependencyEnded = true));
   setHandler(stateQuery, () => run.state);
+  setHandler(agentProgressSignal, (progress) => {
+    // Only the running agent's: a late signal from an attempt that already ended is dropped.
+    if (!run.agentRunning || progress.stage !== run.state.stage) return;
+    run.state.progress = progress;
+    run.refresh();
+  });
   CancellationScope.current().cancelRequested.catch(() =>
     requestStop(run, { reason: 'temporal workflow cancel', requestedBy: 'temporal' }, 'temporal'),
   );

@@ -8,6 +8,8 @@
 //   @model fail                  answer HTTP 400 (a request the API refuses: not retried)
 //   @model costly                from here on, answer forever: a cheap shell call with a big usage each turn
 //   @model say=<text>            the final answer's text (default "Done.")
+// A directive may start with `first:` or `retry:`: it then applies only to a first attempt, or only
+// to a retry (a prompt carrying orch's "## Why attempt N failed" section, i.e. `{{lastFailure}}`).
 // With no (more) steps to take, the model answers with its final text and ends the turn.
 
 export type Step =
@@ -39,16 +41,24 @@ export interface Usage {
 }
 
 export const NORMAL_USAGE: Usage = { inputTokens: 120, outputTokens: 30, cachedInputTokens: 0 };
-export const COSTLY_USAGE: Usage = { inputTokens: 400_000, outputTokens: 60_000, cachedInputTokens: 0 };
+// Below both CLIs' context windows (Codex compacts past its window and then fails against this server).
+export const COSTLY_USAGE: Usage = { inputTokens: 100_000, outputTokens: 20_000, cachedInputTokens: 0 };
 export const SIDE_USAGE: Usage = { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0 };
 
 const DIRECTIVE = /^[ \t]*@model[ \t]+(\S.*?)[ \t]*$/gm;
+export const RETRY_MARKER = /^## Why attempt \d+ failed$/m;
 
 export function parseScript(promptText: string): Script {
   const steps: Step[] = [];
   let finalText = 'Done.';
+  const retry = RETRY_MARKER.test(promptText);
   for (const match of promptText.matchAll(DIRECTIVE)) {
-    const body = match[1] ?? '';
+    let body = match[1] ?? '';
+    const when = /^(first|retry):\s*/.exec(body);
+    if (when) {
+      if ((when[1] === 'retry') !== retry) continue;
+      body = body.slice(when[0].length);
+    }
     const eq = body.indexOf('=');
     const name = eq < 0 ? body : body.slice(0, eq);
     const value = eq < 0 ? '' : body.slice(eq + 1);
