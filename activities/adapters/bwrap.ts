@@ -20,7 +20,7 @@ import { accessSync, constants, lstatSync, readFileSync, realpathSync, statSync 
 import os from 'node:os';
 import path from 'node:path';
 import type { SandboxSpec } from '../../workflows/contracts/index.js';
-import { unsandboxed, type Sandbox, type SandboxRun } from './sandbox.js';
+import { NO_SANDBOX, unsandboxed, type Sandbox, type SandboxRun } from './sandbox.js';
 
 /** The fix to name when bwrap is missing or does not work. */
 export const BWRAP_FIX = 'apt-get install bubblewrap';
@@ -66,9 +66,7 @@ const probes = new Map<string, Probe>();
  * SandboxUnavailableError naming the fix.
  */
 export function createSandbox(spec: SandboxSpec, ctx: SandboxContext): Sandbox {
-  if (spec.mode === 'none') {
-    return unsandboxed('agents and gates run unsandboxed (sandbox.mode: none): they see the worker\'s files, environment of other processes and every process of its user');
-  }
+  if (spec.mode === 'none') return NO_SANDBOX;
   const probe = probeBwrap(ctx.path ?? process.env.PATH ?? '', spec.network === 'none');
   if (!probe.ok) {
     const why = `bubblewrap does not work here (${probe.reason}); install it with \`${BWRAP_FIX}\``;

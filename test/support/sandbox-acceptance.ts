@@ -3,7 +3,7 @@
 // real CLIs against the scripted model elsewhere. Each check is made by the agent itself (what it
 // printed) and from outside (/proc, the data dir, the remote, the mirror).
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, symlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -281,6 +281,15 @@ export function sandboxAcceptance(agent: SandboxedAgent): void {
           expect((await env.api('GET', '/healthz')).body.sandbox.hosts[0]).toMatchObject({ active: false, warning });
           await env.api('POST', '/api/tasks', { key: 'SBX-FALLBACK', repo: 'demo', title: 'fallback', description: agent.script(['echo hello']) });
           expect((await env.waitForStatus('SBX-FALLBACK')).task.status).toBe('done');
+
+          // mode bwrap on that host: the worker refuses to start, naming the fix.
+          const strict = path.join(env.dir, 'orch-bwrap.yaml');
+          await writeFile(strict, (await readFile(env.pipelineFile, 'utf8')).replace('sandbox: { mode: auto }', 'sandbox: { mode: bwrap }'));
+          const refused = await env.spawnWorker(`${env.id.slice(0, 10)}-b`, { PATH: bin, ORCH_CONFIG: strict }).then(
+            () => 'started',
+            (err: Error) => err.message,
+          );
+          expect(refused).toContain('orch worker: sandbox.mode is bwrap but bubblewrap does not work here (no bwrap on PATH); install it with `apt-get install bubblewrap`, or set sandbox.mode to auto or none');
         } finally {
           await env.cleanup();
         }

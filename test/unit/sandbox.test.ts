@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent } from '../../activities/adapters/agent-process.js';
 import { runEnvironment } from '../../activities/adapters/agent-env.js';
 import { BWRAP_FIX, createSandbox, SandboxUnavailableError } from '../../activities/adapters/bwrap.js';
-import type { Sandbox } from '../../activities/adapters/sandbox.js';
+import { NO_SANDBOX, type Sandbox } from '../../activities/adapters/sandbox.js';
 import type { SandboxSpec } from '../../workflows/contracts/index.js';
 import { mkTmpDir, removeTmpDirs } from '../support/git-fixtures.js';
 import { appears, goneWithin, processesWith } from '../support/proc.js';
@@ -59,6 +59,7 @@ describe('createSandbox', () => {
     const s = createSandbox(spec({ mode: 'none' }), { dataDir });
     expect(s.status).toMatchObject({ active: false, mode: 'none' });
     expect(s.status.warning).toMatch(/unsandboxed \(sandbox\.mode: none\)/);
+    expect(s).toBe(NO_SANDBOX);
     expect(s.wrap({ command: 'x', args: ['y'], ...task, env: { A: '1' } })).toEqual({ command: 'x', args: ['y'], env: { A: '1' } });
   });
 
