@@ -121,6 +121,10 @@ function wrapRun(run: SandboxRun, probe: Probe, layout: Layout): { command: stri
   a.push('--tmpfs', layout.dataDir);
   for (const h of layout.hidden) a.push(...(h.dir ? ['--tmpfs', h.path] : ['--ro-bind', '/dev/null', h.path]));
   for (const p of layout.readOnly) a.push('--ro-bind-try', p, p);
+  // The run's PATH is the worker's: what the private /tmp would hide of it stays readable.
+  for (const dir of new Set((run.env.PATH ?? '').split(':').map((d) => realOrNull(d)))) {
+    if (dir && (dir === '/tmp' || dir.startsWith('/tmp/')) && !isWithin(dir, layout.dataDir) && !isWithin(layout.dataDir, dir)) a.push('--ro-bind', dir, dir);
+  }
   for (const objects of borrowedObjects(cwd, layout.dataDir)) a.push('--ro-bind', objects, objects);
   const prompt = run.env.ORCH_PROMPT_FILE && realOrNull(run.env.ORCH_PROMPT_FILE);
   if (prompt && statSync(prompt).isFile()) a.push('--ro-bind', prompt, prompt);
@@ -212,6 +216,10 @@ function lstatOrNull(p: string) {
   } catch {
     return null;
   }
+}
+
+function isWithin(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(`${dir}/`);
 }
 
 function escapeRegExp(s: string): string {

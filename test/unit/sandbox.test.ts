@@ -173,6 +173,14 @@ describe('a sandboxed run', () => {
     });
   });
 
+  it('keeps the directories on its PATH that the private /tmp would hide (read-only)', async () => {
+    const bin = await mkTmpDir('orch-bin-');
+    await writeFile(path.join(bin, 'orch-sbx-tool'), '#!/bin/sh\necho TOOL-RAN\n', { mode: 0o755 });
+    const log = await run(sandbox(), `PATH="${bin}:$PATH"; orch-sbx-tool; touch ${bin}/x || echo RO`, { PATH: `${bin}:${process.env.PATH}` }).log();
+    expect(log).toContain('TOOL-RAN');
+    expect(log).toContain('RO');
+  });
+
   it('configured read-only and writable paths, and the worker user\'s credentials hidden', async () => {
     const ro = await mkTmpDir('orch-ro-');
     const rw = await mkTmpDir('orch-rw-');
