@@ -105,9 +105,9 @@ module.exports = {
     ),
     only(
       'bin-contracts-types',
-      'bin/ → workflows/contracts/ as types only, except the values of status.ts, names.ts and plane-wire.ts',
+      'bin/ → workflows/contracts/ as types only, except the values of status.ts, names.ts, plane-wire.ts and usage-text.ts',
       { path: '^bin/' },
-      `^workflows/contracts/(status|names|plane-wire)\\.ts$`,
+      `^workflows/contracts/(status|names|plane-wire|usage-text)\\.ts$`,
       { core: false, path: `^${CONTRACTS}`, dependencyTypesNot: TYPE_ONLY },
     ),
     {

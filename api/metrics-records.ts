@@ -1,10 +1,11 @@
 // What GET /metrics reads from the records, through drizzle: task events and webhook deliveries
-// after a cursor (with the timestamps each one is measured against), and the task counts now.
-import { and, count, desc, eq, gt, inArray, isNotNull, like, lt, max, min, sql, type AnyColumn, type SQL, type SQLWrapper } from 'drizzle-orm';
+// after a cursor (with the timestamps each one is measured against), the task counts now, and
+// what the agents spent in total.
+import { and, count, desc, eq, gt, inArray, isNotNull, like, lt, max, min, sql, sum, type AnyColumn, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { jobs, taskEvents, tasks, webhookDeliveries } from '../db/schema.js';
-import { ACTIVE_STATUSES } from '../workflows/contracts/index.js';
+import { ACTIVE_STATUSES, type Usage } from '../workflows/contracts/index.js';
 
 /** By the database's clock, so API hosts with a skewed clock count the same rows. */
 const youngerThan = (at: AnyColumn, ms: number) => sql<boolean>`${at} > now() - make_interval(secs => ${ms / 1000})`;
@@ -104,8 +105,34 @@ export function createMetricsRecords(db: Db) {
         .from(tasks)
         .groupBy(tasks.status);
     },
+
+    /**
+     * Every job's usage summed by repo, stage and model (a running job's so far). The cost sums only
+     * the jobs with a known cost, and is null when none has one.
+     */
+    usageTotals() {
+      const field = (name: keyof Usage) => sql`(${jobs.usage}->>${name})`;
+      const tokens = (name: keyof Usage) => sum(sql`${field(name)}::bigint`).mapWith(Number);
+      return db
+        .select({
+          repo: tasks.repo,
+          stage: jobs.stage,
+          model: jobs.model,
+          inputTokens: tokens('inputTokens'),
+          outputTokens: tokens('outputTokens'),
+          cacheReadTokens: tokens('cacheReadTokens'),
+          cacheWriteTokens: tokens('cacheWriteTokens'),
+          // JSON null (cost unknown) reads as SQL NULL, which sum() skips.
+          costUsd: sql<number | null>`sum(${field('costUsd')}::float8)`.mapWith((v) => (v === null ? null : Number(v))),
+        })
+        .from(jobs)
+        .innerJoin(tasks, eq(tasks.id, jobs.taskId))
+        .where(isNotNull(jobs.usage))
+        .groupBy(tasks.repo, jobs.stage, jobs.model);
+    },
   };
 }
 export type MetricsRecords = ReturnType<typeof createMetricsRecords>;
 export type EventRow = Awaited<ReturnType<MetricsRecords['eventsAfter']>>[number];
 export type DeliveryRow = Awaited<ReturnType<MetricsRecords['deliveriesAfter']>>[number];
+export type UsageTotalRow = Awaited<ReturnType<MetricsRecords['usageTotals']>>[number];

@@ -14,6 +14,8 @@
 // has its outcome (it is inserted as `processing` and updated when orch has acted); one still
 // `processing` after `stuckMs` (default 5 min) is counted as `processing`: its handler died.
 //
+// What agents spent is the exception: totals of the job rows, not rows counted once (api/metrics-usage.ts).
+//
 // Temporal's own runtime metrics (task slots, poll latencies, …) are served by each worker on
 // ORCH_WORKER_METRICS_ADDRESS (see worker/main.ts), not here. The reads are in api/metrics-records.ts.
 import type { RequestHandler } from 'express';
@@ -21,7 +23,9 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { TASK_STATUSES } from '../workflows/contracts/index.js';
+import { cappedLabel } from './metrics-labels.js';
 import { createMetricsRecords, type EventRow } from './metrics-records.js';
+import { createUsageMetrics } from './metrics-usage.js';
 import { DELIVERY_OUTCOMES } from './plane/outcome.js';
 
 export interface ApiMetricsOptions {
@@ -55,9 +59,6 @@ export function webhookOutcomeFamily(outcome: string): string {
   const family = outcome.split(':', 1)[0]!.trim();
   return (DELIVERY_OUTCOMES as readonly string[]).includes(family) ? family : 'other';
 }
-
-/** Label values that come from data (stage and step names) are capped: a runaway config cannot explode the series count. */
-const MAX_LABEL_VALUES = 64;
 
 export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   const records = createMetricsRecords(o.db);
@@ -129,6 +130,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     help: 'Active tasks with a STOP requested and not yet applied (e.g. deferred by a merge or deploy)',
     registers: [registry],
   });
+  const usage = createUsageMetrics(registry);
   const refreshErrors = new Counter({
     name: 'orch_metrics_refresh_errors_total',
     help: 'Scrapes whose read of the records failed (the metrics served are then stale)',
@@ -146,15 +148,8 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     registers: [registry],
   });
 
-  const capped = (seen: Set<string>) => (value: string | null | undefined) => {
-    const v = value ?? '(none)';
-    if (seen.has(v)) return v;
-    if (seen.size >= MAX_LABEL_VALUES) return 'other';
-    seen.add(v);
-    return v;
-  };
-  const stageLabel = capped(new Set());
-  const stepLabel = capped(new Set());
+  const stageLabel = cappedLabel();
+  const stepLabel = cappedLabel();
   const seconds = (from: Date | string | null | undefined, to: Date | string | null | undefined) => {
     if (!from || !to) return null;
     const s = (new Date(to).getTime() - new Date(from).getTime()) / 1000;
@@ -245,6 +240,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
     cursorGauge.set({ table: 'task_events' }, c.events);
     cursorGauge.set({ table: 'webhook_deliveries' }, c.deliveries);
 
+    usage.count(await records.usageTotals());
     const byStatus = await records.tasksByStatus();
     for (const s of TASK_STATUSES) tasksGauge.set({ status: s }, byStatus.find((r) => r.status === s)?.n ?? 0);
     stopPending.set(byStatus.reduce((n, r) => n + r.stopPending, 0));

@@ -15,8 +15,19 @@ import {
   type TaskInput,
   type TaskState,
   type TaskWorkflow,
+  type Usage,
 } from '../workflows/contracts/index.js';
 import { TaskConflictError, TaskNotFoundError, UnknownRepoError } from './errors.js';
+import {
+  asStageAttempt,
+  historyFromRecords,
+  liveProgress,
+  taskUsage,
+  withLiveAttempt,
+  withProgressUsage,
+  type LiveProgress,
+  type TaskAttempt,
+} from './task-history.js';
 import type { StartTaskBody } from './task-input.js';
 
 export interface TaskServiceDeps {
@@ -36,7 +47,14 @@ export interface StartedTask {
 
 export interface TaskView {
   task: Task;
+  /** The workflow's own state while it runs (null when it does not answer); for a closed one, its result with the history below. */
   state: TaskState | null;
+  /** Every agent attempt, from the records (so it outlives the workflow), plus the live one. */
+  history: TaskAttempt[];
+  /** What all its agents spent; null when none reported anything. */
+  usage: Usage | null;
+  /** The running agent's last progress; null when no agent is running or it reports none. */
+  progress: LiveProgress | null;
   jobs: Job[];
   events: TaskEvent[];
 }
@@ -105,7 +123,12 @@ export function createTaskService(d: TaskServiceDeps) {
         }
       }
       const [jobs, events] = await Promise.all([d.records.jobsOf(task.id), d.records.eventsOf(task.id)]);
-      return { task, state, jobs, events };
+      const attempts = withLiveAttempt(historyFromRecords(task, jobs, events), state);
+      const progress = liveProgress(task, attempts, state, jobs);
+      const history = withProgressUsage(attempts, progress);
+      const usage = taskUsage(history);
+      if (state && isTerminal(task.status)) state = { ...state, history: history.map(asStageAttempt), ...(usage && { usage }) };
+      return { task, state, history, usage, progress, jobs, events };
     },
 
     async stop(key: string, req: StopRequest): Promise<StopSignalled> {

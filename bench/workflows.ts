@@ -1,6 +1,6 @@
 // The bench's own workflows: the baselines orch is compared with, on the same Temporal server.
 // Deterministic workflow code: only @temporalio/workflow and types may be imported here.
-import { CancellationScope, condition, defineSignal, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, defineSignal, defineUpdate, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { BenchActivities } from './activities.js';
 
 export const goSignal = defineSignal('go');
@@ -14,6 +14,21 @@ export async function floorWorkflow(): Promise<void> {
   const { ready, stamp } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
   let go = false;
   setHandler(goSignal, () => {
+    go = true;
+  });
+  const id = workflowInfo().workflowId;
+  await ready(id);
+  await condition(() => go);
+  await stamp(id);
+}
+
+export const goUpdate = defineUpdate<void>('go');
+
+/** B9 floor: an update → the next activity running, the least an approval can cost on this server. */
+export async function floorUpdateWorkflow(): Promise<void> {
+  const { ready, stamp } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
+  let go = false;
+  setHandler(goUpdate, () => {
     go = true;
   });
   const id = workflowInfo().workflowId;

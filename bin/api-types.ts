@@ -1,7 +1,8 @@
 // The orch API's answers as the CLI reads them (api/ serves them; JSON, so dates are strings).
 import type { LockRequest } from '../workflows/contracts/lock.js';
 import type { TaskStatus } from '../workflows/contracts/status.js';
-import type { CompensationResult, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
+import type { CompensationResult, StageAttempt, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
+import type { AgentFailure, AgentProgress, Usage } from '../workflows/contracts/usage.js';
 
 export interface StartTaskRequest {
   repo: string;
@@ -50,6 +51,11 @@ export interface JobRecord {
   startedAt: string | null;
   endedAt: string | null;
   detail: string | null;
+  usage?: Usage | null;
+  progress?: AgentProgress | null;
+  adapter?: string | null;
+  model?: string | null;
+  failureKind?: string | null;
   createdAt: string;
 }
 
@@ -61,10 +67,32 @@ export interface EventRecord {
   createdAt: string;
 }
 
-/** GET /api/tasks/:key: the row, the live workflow state (null when it cannot be asked), jobs and events. */
+/** One agent attempt of GET /api/tasks/:key's `history` (api/task-history.ts). */
+export interface TaskAttempt {
+  stage: string;
+  attempt: number;
+  host: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  /** null while it runs. */
+  outcome: NonNullable<StageAttempt['outcome']> | null;
+  detail: string | null;
+  usage: Usage | null;
+  pid: number | null;
+  model: string | null;
+  failureKind: AgentFailure['kind'] | null;
+}
+
+export type LiveProgress = AgentProgress & { stage: string; attempt: number };
+
+/** GET /api/tasks/:key: the row, the live workflow state (null when it cannot be asked), attempts, usage, progress, jobs and events. */
 export interface TaskResponse {
   task: TaskRecord;
   state: TaskState | null;
+  /** Absent from an API older than the CLI. */
+  history?: TaskAttempt[];
+  usage?: Usage | null;
+  progress?: LiveProgress | null;
   jobs: JobRecord[];
   events: EventRecord[];
 }
@@ -82,6 +110,8 @@ export interface QueueTask {
   finishedAt: string | null;
   cancelRequestedAt: string | null;
   failureReason: string | null;
+  /** Active tasks: what their agents spent so far (null: nothing reported). */
+  usage?: Usage | null;
 }
 
 export interface PendingActivity {

@@ -1,6 +1,7 @@
-// A task's attempts and compensation as `orch status` lists them: from the live workflow when it
-// answers, else from the job rows and events the records keep.
+// A task's attempts and compensation as `orch status` lists them: the API's `history`; from an
+// older API, the live workflow's when it answers, else the job rows and events the records keep.
 import type { CompensationResult } from '../workflows/contracts/task.js';
+import type { Usage } from '../workflows/contracts/usage.js';
 import type { TaskResponse } from './api-types.js';
 
 export interface Attempt {
@@ -12,9 +13,12 @@ export interface Attempt {
   endedAt?: string | null;
   outcome?: string | null;
   detail?: string | null;
+  usage?: Usage | null;
+  model?: string | null;
 }
 
 export function attemptsOf(t: TaskResponse): Attempt[] {
+  if (t.history) return t.history;
   const jobs = t.jobs ?? [];
   const pidOf = (stage: string, attempt: number) => jobs.find((j) => j.stage === stage && j.attempt === attempt)?.pid ?? null;
   if (t.state?.history?.length) return t.state.history.map((h) => ({ ...h, pid: pidOf(h.stage, h.attempt) }));

@@ -1,7 +1,11 @@
 // What `orch watch` prints: every fact a task response shows (stage entries, attempt starts and
-// ends, locks, merge, deploy, STOP, compensation, the end), each with an id so it prints once.
+// ends with what they spent, the running agent's progress, locks, merge, deploy, STOP,
+// compensation, the task's usage, the end), each with an id so it prints once.
 import { isTerminal } from '../workflows/contracts/status.js';
+import type { Usage } from '../workflows/contracts/usage.js';
+import { usageText } from '../workflows/contracts/usage-text.js';
 import type { StopInfo, TaskResponse } from './api-types.js';
+import { progressLine } from './format.js';
 
 export interface Fact {
   id: string;
@@ -23,12 +27,29 @@ export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
     if (!stage) return;
     stageAt.set(stage, Math.min(stageAt.get(stage) ?? Infinity, at));
   };
-  for (const h of t.state?.history ?? []) {
+  const history = t.history ?? t.state?.history ?? [];
+  /** What the attempt that ended `outcome` spent, as a suffix: ` — cost $0.42 · …`. */
+  const spent = (stage: string | null, attempt: unknown, outcome: string) => {
+    const u: Usage | null | undefined = history.find((h) => h.stage === stage && h.attempt === attempt && h.outcome === outcome)?.usage;
+    return u ? ` — ${usageText(u)}` : '';
+  };
+  for (const h of history) {
     sawStage(h.stage, ms(h.startedAt));
-    push({ id: `start:${h.stage}:${h.attempt}:${h.host ?? ''}`, at: ms(h.startedAt), rank: 1, text: `  ${h.stage} attempt ${h.attempt} started${h.host ? ` on ${h.host}` : ''}` });
+    const pid = 'pid' in h && h.pid ? ` (pid ${h.pid})` : '';
+    push({ id: `start:${h.stage}:${h.attempt}:${h.host ?? ''}`, at: ms(h.startedAt), rank: 1, text: `  ${h.stage} attempt ${h.attempt} started${h.host ? ` on ${h.host}` : ''}${pid}` });
     if (h.outcome === 'cancelled' || h.outcome === 'host-lost') {
-      push({ id: `end:${h.stage}:${h.attempt}:${h.host ?? ''}`, at: ms(h.endedAt), rank: 2, text: `  ${h.stage} attempt ${h.attempt} ${h.outcome}${h.detail ? `: ${h.detail}` : ''}` });
+      push({
+        id: `end:${h.stage}:${h.attempt}:${h.host ?? ''}`,
+        at: ms(h.endedAt),
+        rank: 2,
+        text: `  ${h.stage} attempt ${h.attempt} ${h.outcome}${h.detail ? `: ${h.detail}` : ''}${h.usage ? ` — ${usageText(h.usage)}` : ''}`,
+      });
     }
+  }
+  if (t.progress && !isTerminal(t.task.status)) {
+    const p = t.progress;
+    // A new line when the agent takes a turn or picks up a tool.
+    push({ id: `progress:${p.stage}:${p.attempt}:${p.turns}:${p.lastTool ?? ''}`, at: ms(p.lastActivityAt), rank: 1, text: `  ${progressLine(p, now)}` });
   }
   for (const j of t.jobs ?? []) {
     sawStage(j.stage, ms(j.startedAt ?? j.createdAt));
@@ -44,11 +65,11 @@ export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
     switch (e.type) {
       case 'stage-passed':
         sawStage(e.stage, at);
-        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} passed${d.sha ? ` (${String(d.sha).slice(0, 10)})` : ''}` });
+        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} passed${d.sha ? ` (${String(d.sha).slice(0, 10)})` : ''}${spent(e.stage, d.attempt, 'passed')}` });
         break;
       case 'stage-attempt-failed':
         sawStage(e.stage, at);
-        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} failed: ${d.reason ?? 'unknown reason'}` });
+        push({ id, at, rank: 2, text: `  ${e.stage} attempt ${d.attempt} failed: ${d.reason ?? 'unknown reason'}${spent(e.stage, d.attempt, 'failed')}` });
         break;
       case 'host-lost':
         push({ id, at, rank: 2, text: `  host ${d.host} lost during ${e.stage} attempt ${d.attempt}; moving to another host` });
@@ -92,6 +113,7 @@ export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
     push({ id: 'stop', at: ms(stopAt), rank: 1, text: `STOP pending${stop?.requestedBy ? ` (by ${stop.requestedBy})` : ''}${stop?.reason ? `: ${stop.reason}` : ''}${deferred}` });
   }
   if (ended) {
+    if (t.usage) push({ id: 'usage', at: Infinity, rank: 8, text: `  usage: ${usageText(t.usage)}` });
     const reason = t.task.failureReason ?? t.state?.failureReason;
     push({ id: 'terminal', at: Infinity, rank: 9, text: `${key} ${t.task.status}${t.task.status === 'failed' && reason ? `: ${reason}` : ''}` });
   }

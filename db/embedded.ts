@@ -77,7 +77,7 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
   const log = opts.log ?? (() => undefined);
   const url = urlFor(opts.port, EMBEDDED_DB_NAME);
   if (await answers(url)) {
-    log(`postgres: reusing the server already listening on 127.0.0.1:${opts.port}`);
+    log(`postgres: using the server already listening on 127.0.0.1:${opts.port}, which this process did not start (it stays up when this one stops)`);
     return { url, owned: false, pid: null, stop: async () => undefined };
   }
   const databaseDir = path.resolve(opts.dataDir, 'postgres');

@@ -1,6 +1,9 @@
-// `npm start`: the whole embedded stack in one command. Starts (or reuses) the Temporal dev server
-// and PostgreSQL, applies migrations, seeds the demo repo, then runs the worker and the API.
-// Ctrl-C stops everything this process started.
+// `npm start`, or `node --import tsx worker/stack.ts` under a supervisor: the whole embedded stack
+// as one process tree. Starts PostgreSQL and the Temporal dev server (or uses ones already
+// listening), applies migrations, seeds the demo repo, then runs the worker and the API.
+// It stops what it started, last started first (the API, the worker, Temporal, PostgreSQL), on
+// SIGTERM or SIGINT and when its parent exits; if it is killed outright, its watchdog
+// (stack/watchdog.mjs) stops them. Its record (stack/record.ts) keeps a second stack off its data dir.
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,35 +13,70 @@ import { checkDatabase, redactUrl, runMigrations } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
 import { loadRuntime } from './config/runtime.js';
 import { ensureDemoRemote } from './demo-repo.js';
-import { ENTRY_POINTS, entryArgs } from './entry-points.js';
+import { entryArgs } from './entry-points.js';
+import { watchParent } from './stack/parent-watch.js';
+import { claimStack, type Claim, type RecordedProcess, type StackProcessName } from './stack/record.js';
+import { spawnWatchdog, stopLeftBehind } from './stack/spawn-watchdog.js';
 import { exitOnStartupError } from './startup-error.js';
 import { connectClient } from './temporal/connection.js';
 import { readDevConfig, startDevServer, type DevServer } from './temporal/dev-server.js';
 
 const say = (line: string) => process.stdout.write(`orch: ${line}\n`);
+// A supervisor that read our output may be gone (that is one way we learn our parent died):
+// losing the output must not cut the shutdown short.
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
 const t0 = performance.now();
-const cleanups: (() => Promise<void>)[] = [];
-let stopping = false;
-async function runCleanups() {
-  for (const c of cleanups.reverse()) await c().catch((e) => say(`while stopping: ${(e as Error).message}`));
+
+const cleanups: { name: string; stop: () => Promise<void> }[] = [];
+let claim: Claim | null = null;
+let watchdog: ReturnType<typeof spawnWatchdog> | null = null;
+/** Puts a started process in the record and in the watchdog's list. */
+const track = (name: StackProcessName, pid: number | null | undefined, signal: RecordedProcess['signal']) => {
+  const p = pid ? claim?.add(name, pid, signal) : null;
+  if (p) watchdog?.watch(p);
+};
+const describeProcesses = (ps: RecordedProcess[]) => ps.map((p) => `${p.name} (pid ${p.pid})`).join(', ');
+let stopRequested = false;
+let onStopRequested!: () => void;
+const stopRequestedP = new Promise<void>((resolve) => (onStopRequested = resolve));
+
+/** Stops everything this process started, last started first (the watchdog stops anything left). */
+async function stopAll() {
+  for (const c of cleanups.reverse()) await c.stop().catch((e: Error) => say(`while stopping ${c.name}: ${e.message}`));
   cleanups.length = 0;
+  await claim?.release();
+}
+
+let stopping: Promise<void> | null = null;
+/** The one way out once start-up has begun: waits for the step in progress, so what it starts is stopped too. */
+function stop(reason: string, code: number) {
+  stopRequested = true;
+  onStopRequested();
+  stopping ??= (async () => {
+    say(`stopping (${reason})…`);
+    await startup.catch(() => undefined);
+    await stopAll();
+    say('stopped');
+    process.exit(code);
+  })();
 }
 
 async function main() {
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  watchParent((parent) => stop(`parent process ${parent} exited`, 1));
+
   const rt = await loadRuntime();
   const { config } = rt;
   await mkdir(path.join(config.dataDir, 'logs'), { recursive: true });
-  const shutdown = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping…');
-    await runCleanups();
-    say('stopped');
-    process.exit(code);
-  };
-  // This process owns the shutdown order: worker and API first, then Temporal, then PostgreSQL.
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
+  claim = await claimStack(config.dataDir, config.api.url, say);
+  watchdog = spawnWatchdog();
+  if (claim.leftBehind.length) {
+    say(`found ${describeProcesses(claim.leftBehind)} still running from an earlier stack on this data dir (pid ${claim.previousPid}, no longer running): stopping them first`);
+    await stopLeftBehind(claim.leftBehind);
+  }
+  if (stopRequested) return;
 
   // PostgreSQL
   let databaseUrl = rt.databaseUrl;
@@ -48,8 +86,12 @@ async function main() {
   } else {
     const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, log: say });
     databaseUrl = pg.url;
-    if (pg.owned) cleanups.push(() => pg.stop());
+    if (pg.owned) {
+      cleanups.push({ name: 'postgres', stop: pg.stop });
+      track('postgres', pg.pid, 'SIGINT');
+    }
   }
+  if (stopRequested) return;
   await runMigrations(databaseUrl);
 
   // Temporal
@@ -59,14 +101,17 @@ async function main() {
     await client.connection.close();
     say(`temporal: ${rt.temporal.address} (namespace ${rt.temporal.namespace})`);
   } else {
+    if (stopRequested) return;
     temporal = await startDevServer({
       config: await readDevConfig(config.temporal.devConfigFile),
       dataDir: config.dataDir,
       cliPath: config.temporal.cliPath,
       log: say,
+      onSpawn: (pid) => track('temporal', pid, 'SIGTERM'),
     });
-    if (temporal.owned) cleanups.push(() => temporal!.stop());
+    if (temporal.owned) cleanups.push({ name: 'temporal', stop: temporal.stop });
   }
+  if (stopRequested) return;
 
   // The demo repo
   const demo = rt.pipeline.repos.demo;
@@ -82,7 +127,7 @@ async function main() {
     TEMPORAL_NAMESPACE: rt.temporal.namespace,
     ORCH_DATA_DIR: config.dataDir,
   };
-  const spawn = (name: keyof typeof ENTRY_POINTS, readyLine: string) => {
+  const spawn = (name: 'worker' | 'api', readyLine: string) => {
     const logFile = path.join(config.dataDir, 'logs', `${name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
     const child: ResultPromise = execa(process.execPath, entryArgs(name), {
@@ -93,8 +138,17 @@ async function main() {
       reject: false,
       cleanup: true,
     });
+    cleanups.push({
+      name,
+      stop: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        await Promise.race([child, sleep(15_000, undefined, { ref: false }).then(() => child.kill('SIGKILL'))]);
+      },
+    });
+    track(name, child.pid, 'SIGTERM');
     let ready = false;
-    const isReady = new Promise<void>((resolve) => {
+    const isReady = new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', (chunk: Buffer) => {
         out.write(chunk);
         if (!ready && chunk.toString().includes(readyLine)) {
@@ -102,28 +156,27 @@ async function main() {
           resolve();
         }
       });
+      void child.then(async (r) => {
+        out.end();
+        if (stopRequested && ready) return;
+        const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
+        const how = `(${r.exitCode ?? r.signal}); last lines of ${logFile}:\n${tail}`;
+        if (!ready) return reject(new Error(`${name} exited before it was ready ${how}`));
+        say(`${name} exited unexpectedly ${how}`);
+        stop(`${name} exited`, 1);
+      });
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       out.write(chunk);
-      if (!stopping) process.stderr.write(chunk);
+      if (!stopRequested) process.stderr.write(chunk);
     });
-    void child.then(async (r) => {
-      out.end();
-      if (stopping) return;
-      const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
-      say(`${name} exited unexpectedly (${r.exitCode ?? r.signal}); last lines of ${logFile}:\n${tail}`);
-      void shutdown(1);
-    });
-    cleanups.push(async () => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await Promise.race([child, sleep(15_000, undefined, { ref: false }).then(() => child.kill('SIGKILL'))]);
-    });
-    return { isReady, logFile, pid: child.pid };
+    return { isReady, logFile };
   };
   const worker = spawn('worker', '"worker ready"');
   const api = spawn('api', '"api ready"');
-  await Promise.all([worker.isReady, api.isReady]);
+  // A stop during start-up need not wait for them to be ready: stopping them is enough.
+  await Promise.race([Promise.all([worker.isReady, api.isReady]), stopRequestedP]);
+  if (stopRequested) return;
 
   const lines = [
     `ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
@@ -137,8 +190,10 @@ async function main() {
   say(lines.join('\n'));
 }
 
-main().catch(async (err) => {
-  stopping = true;
-  await runCleanups();
+const startup = main();
+startup.catch(async (err) => {
+  if (stopRequested) return; // stop() exits, once what was started is stopped
+  stopRequested = true;
+  await stopAll();
   exitOnStartupError('start')(err);
 });

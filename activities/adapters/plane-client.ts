@@ -11,7 +11,7 @@
 //   `X-RateLimit-Reset` (epoch seconds); a 429 (DRF throttle) carries `Retry-After` (seconds).
 //
 // orch's own writes come back as webhooks with orch's bot user as actor; the webhook drops them.
-import type { CompensationResult, ProgressUpdate } from '../../workflows/contracts/index.js';
+import { usageText, type CompensationResult, type ProgressUpdate, type Usage } from '../../workflows/contracts/index.js';
 
 /** The Plane settings orch writes with (from the worker's env config); any missing = no writes. */
 export interface PlaneClientConfig {
@@ -213,6 +213,11 @@ const COMPENSATION_LABEL: Record<CompensationResult['step'], string> = {
   'delete-branch': 'delete the feature branch',
 };
 
+/** ` — cost $0.42 · 12.3k in / 2.1k out tokens · 7 turns` after a stage's sentence; nothing without usage. */
+const spent = (u: Usage | undefined) => (u ? ` — ${escapeHtml(usageText(u))}` : '');
+/** The task's usage as its own paragraph of an ending comment. */
+const spentParagraph = (u: Usage | undefined) => (u ? `<p>Agents spent: ${escapeHtml(usageText(u))}.</p>` : '');
+
 /** The HTML of the comment orch posts on a work item for one step of its task. */
 export function formatProgressComment(u: ProgressUpdate): string {
   const head = `<p><strong>orch</strong> · ${code(u.key)}: `;
@@ -224,11 +229,25 @@ export function formatProgressComment(u: ProgressUpdate): string {
       return `${head}stage ${code(u.stage)} started${details ? ` (${details})` : ''}.</p>`;
     }
     case 'stage-retry':
-      return `${head}stage ${code(u.stage)} attempt ${u.attempt} did not pass: ${escapeHtml(u.reason)}. Retrying.</p>`;
+      return `${head}stage ${code(u.stage)} attempt ${u.attempt} did not pass${u.usage ? ` (${escapeHtml(usageText(u.usage))})` : ''}: ${escapeHtml(u.reason)}. Retrying.</p>`;
+    case 'stage-passed':
+      return `${head}stage ${code(u.stage)} passed${u.attempt > 1 ? ` (attempt ${u.attempt})` : ''}${spent(u.usage)}.</p>`;
+    case 'approval-requested':
+      return (
+        `${head}${u.reminder ? `reminder ${u.reminder}: ` : ''}⏸ waiting for approval of ${code(u.stage)}.</p>` +
+        (u.prompt ? `<p>${escapeHtml(u.prompt)}</p>` : '') +
+        `<p>Comment ${code('/approve')} to go on, or ${code('/reject <why>')} to send it back; or run ${code(`orch approve ${u.key}`)}.</p>`
+      );
+    case 'approval-decided': {
+      const verb = u.decision === 'approved' ? '✅ approved' : u.decision === 'rejected' ? '↩ rejected' : '⌛ approval timed out';
+      return `${head}${code(u.stage)} ${verb}${u.decision === 'timed-out' ? '' : ` by ${escapeHtml(u.by)}`}${u.comment ? `: ${escapeHtml(u.comment)}` : '.'}</p>`;
+    }
+    case 'rework':
+      return `${head}stage ${code(u.stage)} ran out of attempts; back to ${code(u.goto)} (loop ${u.loop}): ${escapeHtml(u.reason)}</p>`;
     case 'done':
-      return `${head}✅ done — merged${u.sha ? ` as ${code(u.sha.slice(0, 12))}` : ''} and deployed.</p>`;
+      return `${head}✅ done — merged${u.sha ? ` as ${code(u.sha.slice(0, 12))}` : ''} and deployed.</p>${spentParagraph(u.usage)}`;
     case 'failed':
-      return `${head}❌ failed: ${escapeHtml(u.reason)}</p>`;
+      return `${head}❌ failed: ${escapeHtml(u.reason)}</p>${spentParagraph(u.usage)}`;
     case 'cancelled': {
       const by = [u.reason ? escapeHtml(u.reason) : '', u.requestedBy ? `requested by ${escapeHtml(u.requestedBy)}` : ''].filter(Boolean).join(', ');
       const items = u.compensation.map(
@@ -237,7 +256,8 @@ export function formatProgressComment(u: ProgressUpdate): string {
       const failed = u.compensation.filter((c) => !c.ok).length;
       return (
         `${head}⏹ cancelled${by ? ` (${by})` : ''}.</p>` +
-        (items.length ? `<p>Clean-up${failed ? ` — ${failed} step(s) need attention` : ''}:</p><ul>${items.join('')}</ul>` : '<p>Nothing to clean up.</p>')
+        (items.length ? `<p>Clean-up${failed ? ` — ${failed} step(s) need attention` : ''}:</p><ul>${items.join('')}</ul>` : '<p>Nothing to clean up.</p>') +
+        spentParagraph(u.usage)
       );
     }
   }

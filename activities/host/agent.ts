@@ -201,10 +201,14 @@ export function createAgentActivities(deps: Deps): Pick<HostActivities, 'runAgen
   };
 }
 
-/** The prompt's `{{lastFailure}}`: empty on attempt 1, a section saying why the last attempt failed after. */
+/**
+ * The prompt's `{{lastFailure}}`: empty on a first run, else a section saying why the last attempt
+ * failed (a retry) or why the stage runs again (a rework loop, a rejection).
+ */
 export function lastFailureSection(req: Pick<AgentRunRequest, 'attempt' | 'lastFailure'>): string {
-  if (req.attempt <= 1 || !req.lastFailure?.trim()) return '';
-  return ['', `## Why attempt ${req.attempt - 1} failed`, '', 'Fix this first:', '', '```', req.lastFailure.trim(), '```', ''].join('\n');
+  if (!req.lastFailure?.trim()) return '';
+  const heading = req.attempt > 1 ? `## Why attempt ${req.attempt - 1} failed` : '## Why this stage runs again';
+  return ['', heading, '', 'Fix this first:', '', '```', req.lastFailure.trim(), '```', ''].join('\n');
 }
 
 /**
@@ -219,6 +223,8 @@ function progressPublisher(deps: Pick<Deps, 'records' | 'client'>, jobKey: strin
   let lastDb = '';
   let lastWorkflow = '';
   return (p: AgentProgress) => {
+    // Nothing to tell before the agent's first event.
+    if (p.turns === 0 && !p.lastTool && !p.sessionId) return;
     const now = Date.now();
     const { lastActivityAt: _at, ...meaningful } = p;
     const signature = JSON.stringify(meaningful);

@@ -1,6 +1,7 @@
 // orch queue [--json]: running tasks, agent liveness, locks, STOPs, recently finished.
 import type { Command } from 'commander';
 import type { QueueResponse } from '../api-types.js';
+import { costText } from '../../workflows/contracts/usage-text.js';
 import { ago, duration, out, table } from '../format.js';
 import type { CommandContext } from './context.js';
 
@@ -11,8 +12,18 @@ function printActive(q: QueueResponse, now: number) {
   if (active.length === 0) return out('  (none)');
   out(
     table(
-      ['  KEY', 'REPO', 'STATUS', 'STAGE', 'UPDATED', 'STOP', 'TITLE'],
-      active.map((t) => [`  ${t.key}`, t.repo, t.status, t.stage, ago(t.updatedAt, now), t.cancelRequestedAt ? `requested ${ago(t.cancelRequestedAt, now)}` : '', t.title]),
+      ['  KEY', 'REPO', 'STATUS', 'STAGE', 'UPDATED', 'COST', 'STOP', 'TITLE'],
+      active.map((t) => [
+        `  ${t.key}`,
+        t.repo,
+        t.status,
+        t.stage,
+        ago(t.updatedAt, now),
+        // Spent so far; — when no agent reported usage.
+        t.usage ? (t.usage.costUsd === null ? 'unknown' : costText(t.usage.costUsd)) : '',
+        t.cancelRequestedAt ? `requested ${ago(t.cancelRequestedAt, now)}` : '',
+        t.title,
+      ]),
     ),
   );
 }

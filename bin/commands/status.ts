@@ -1,7 +1,9 @@
-// orch status KEY [--json]: status, stage, attempts, STOP and compensation.
+// orch status KEY [--json]: status, stage, the running agent's progress, attempts with their usage,
+// the task's usage, STOP and compensation.
 import type { Command } from 'commander';
 import { isTerminal } from '../../workflows/contracts/status.js';
-import { ago, clock, duration, out, table } from '../format.js';
+import { usageText } from '../../workflows/contracts/usage-text.js';
+import { ago, clock, duration, out, progressLine, table, usageCells } from '../format.js';
 import { attemptsOf, compensationOf, type Attempt } from '../task-attempts.js';
 import type { CommandContext } from './context.js';
 
@@ -28,12 +30,15 @@ export function addStatusCommand(program: Command, cx: CommandContext): void {
         out(`  ${task.repo}: ${task.title}`);
         out(`  workflow ${task.workflowId}${task.runId ? ` (run ${task.runId})` : ''}; started ${clock(task.createdAt)}, updated ${ago(task.updatedAt)}`);
         if (task.key !== key) out(`  record: ${task.key} (tombstoned after the STOP)`);
+        if (t.progress && !isTerminal(task.status)) out(`  now: ${progressLine(t.progress)}`);
         const attempts = attemptsOf(t);
         if (attempts.length) {
+          // Usage columns only when some agent reported usage (the `command` adapter reports none).
+          const withUsage = attempts.some((a) => a.usage);
           out('  attempts:');
           out(
             table(
-              ['    STAGE', '#', 'HOST', 'PID', 'STARTED', 'TOOK', 'OUTCOME'],
+              ['    STAGE', '#', 'HOST', 'PID', 'STARTED', 'TOOK', ...(withUsage ? ['COST', 'TOKENS IN/OUT', 'CACHE R/W'] : []), 'OUTCOME'],
               attempts.map((a) => [
                 `    ${a.stage}`,
                 a.attempt,
@@ -41,11 +46,14 @@ export function addStatusCommand(program: Command, cx: CommandContext): void {
                 a.pid,
                 clock(a.startedAt),
                 took(a),
+                ...(withUsage ? usageCells(a.usage) : []),
                 a.outcome ? `${a.outcome}${a.detail && a.outcome !== 'passed' ? `: ${a.detail}` : ''}` : 'running',
               ]),
             ),
           );
         }
+        if (t.usage) out(`  usage: ${usageText(t.usage)}`);
+        else if (t.history?.length) out('  usage: not reported by its agents');
         const ended = isTerminal(task.status);
         const stop = state?.pendingStop;
         if (stop && !ended) {

@@ -367,6 +367,75 @@ describe('operator interface', () => {
     expect(printed.stderr).toContain('-- FOLLOW-1 done --');
   });
 
+  it('shows what agents report: live progress, usage per attempt and per task, after the workflow closed too, and in /metrics', async () => {
+    // The scripted test agent reports nothing. While each sleeping agent runs, the test writes its
+    // progress into the job row exactly as the agent activity does for an agent that reports events
+    // (records.updateJobProgress); everything else is orch's public surface reading the records.
+    await env.api('POST', '/api/tasks', { key: 'USE-1', repo, title: 'Spends', description: '@agent sleep=design:6 sleep=development:6' });
+    const runningJob = (stage: string) =>
+      env.until(`USE-1's ${stage} agent to run`, async () => {
+        const t = (await env.api('GET', '/api/tasks/USE-1')).body;
+        return t.jobs?.find((j: any) => j.stage === stage && j.status === 'running');
+      }, 120_000);
+    const design = await runningJob('design');
+    // A model without a price: tokens, cost unknown.
+    const designUsage = { costUsd: null, inputTokens: 1000, outputTokens: 100, cacheReadTokens: 0, cacheWriteTokens: 0, turns: 3 };
+    await env.records.updateJobProgress(design.activityKey, { turns: 3, lastTool: 'Read', usage: designUsage, model: 'gpt-test', lastActivityAt: new Date().toISOString() });
+    const designSeen = (await env.api('GET', '/api/tasks/USE-1')).body;
+    expect(designSeen.progress).toMatchObject({ stage: 'design', attempt: 1, turns: 3, lastTool: 'Read', model: 'gpt-test' });
+
+    const dev = await runningJob('development');
+    const devUsage = { costUsd: 0.42, inputTokens: 12_345, outputTokens: 2100, cacheReadTokens: 480_000, cacheWriteTokens: 0, turns: 7 };
+    await env.records.updateJobProgress(dev.activityKey, { turns: 7, lastTool: 'Bash', usage: devUsage, model: 'claude-test', lastActivityAt: new Date().toISOString() });
+    const live = (await env.api('GET', '/api/tasks/USE-1')).body;
+    expect(live.progress).toMatchObject({ stage: 'development', attempt: 1, turns: 7, lastTool: 'Bash', usage: devUsage });
+    expect(live.history.map((h: any) => [h.stage, h.outcome, h.usage?.inputTokens ?? null])).toEqual([
+      ['analysis', 'passed', null],
+      ['design', 'passed', 1000],
+      ['development', null, 12_345],
+    ]);
+    expect(live.usage).toEqual({ costUsd: null, inputTokens: 13_345, outputTokens: 2200, cacheReadTokens: 480_000, cacheWriteTokens: 0, turns: 10 });
+    const status = await orch(['status', 'USE-1']);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toContain('  now: development, attempt 1: turn 7, running Bash, $0.42');
+    expect(status.stdout).toMatch(/design\s+1\s.*unknown\s+1k\/100\s+—\s+passed/);
+    expect(status.stdout).toMatch(/development\s+1\s.*\$0\.42\s+12\.3k\/2\.1k\s+480k\/0\s+running/);
+    expect(status.stdout).toContain('  usage: cost unknown · 13.3k in / 2.2k out tokens (480k cache read) · 10 turns');
+    expect((await orch(['queue'])).stdout).toMatch(/USE-1\s+\S+\s+running\s+development\s+.*\s+unknown\s+—\s+Spends/);
+
+    const done = await env.waitForStatus('USE-1', TERMINAL_STATUSES);
+    expect(done.task.status).toBe('done');
+    // The workflow has closed: the history comes from the records, with the usage the jobs kept.
+    expect(done.progress).toBeNull();
+    expect(done.history.map((h: any) => [h.stage, h.attempt, h.outcome, h.model, h.usage])).toEqual([
+      ['analysis', 1, 'passed', null, null],
+      ['design', 1, 'passed', 'gpt-test', designUsage],
+      ['development', 1, 'passed', 'claude-test', devUsage],
+      ['review', 1, 'passed', null, null],
+    ]);
+    expect(done.usage).toEqual(live.usage);
+    expect(done.state.history.map((h: any) => h.usage ?? null)).toEqual([null, designUsage, devUsage, null]);
+    const watch = await orch(['watch', 'USE-1']);
+    expect(watch.stdout).toContain('development attempt 1 passed');
+    expect(watch.stdout).toMatch(/development attempt 1 passed \([0-9a-f]{10}\) — cost \$0\.42 · 12\.3k in \/ 2\.1k out tokens \(480k cache read\) · 7 turns/);
+    expect(watch.stdout.trim().split('\n').slice(-2)).toEqual([
+      expect.stringMatching(/ {2}usage: cost unknown · 13\.3k in \/ 2\.2k out tokens \(480k cache read\) · 10 turns$/),
+      expect.stringMatching(/USE-1 done$/),
+    ]);
+
+    // Tokens by kind for both models; a cost only for the priced one.
+    const metrics = await (await fetch(`${env.apiUrl}/metrics`)).text();
+    const series = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(metrics)?.[1];
+    const dl = `repo="${repo}",stage="development",model="claude-test"`;
+    expect(series('orch_agent_tokens_total', `${dl},kind="input"`)).toBe('12345');
+    expect(series('orch_agent_tokens_total', `${dl},kind="output"`)).toBe('2100');
+    expect(series('orch_agent_tokens_total', `${dl},kind="cache_read"`)).toBe('480000');
+    expect(series('orch_agent_tokens_total', `${dl},kind="cache_write"`)).toBe('0');
+    expect(series('orch_agent_cost_usd_total', dl)).toBe('0.42');
+    expect(series('orch_agent_tokens_total', `repo="${repo}",stage="design",model="gpt-test",kind="input"`)).toBe('1000');
+    expect(metrics).not.toMatch(/^orch_agent_cost_usd_total\{[^}]*model="gpt-test"/m);
+  });
+
   it('orch reconcile prints the result, or says the API is too old', async () => {
     const r = await orch(['reconcile']);
     if (r.exitCode === 0) expect(JSON.parse(r.stdout)).toEqual(expect.any(Object));

@@ -54,6 +54,13 @@ describe('task workflow', () => {
       ['review', 'done', 0],
     ]);
     for (const j of done.jobs) expect(j.pid).toBeGreaterThan(1);
+    // The workflow has closed: its attempts come from the records, one per job, with the job's pid.
+    expect(done.history.map((h: any) => [h.stage, h.attempt, h.outcome, h.pid])).toEqual(done.jobs.map((j: any) => [j.stage, j.attempt, 'passed', j.pid]));
+    expect(done.state.history).toHaveLength(4);
+    // The scripted agent reports no usage: none, not zero.
+    expect(done.history.map((h: any) => h.usage)).toEqual([null, null, null, null]);
+    expect(done.usage).toBeNull();
+    expect(done.progress).toBeNull();
 
     // What operators see: search attributes and the summary.
     const desc = await env.client.workflow.getHandle('task-HAPPY-1').describe();
@@ -74,6 +81,13 @@ describe('task workflow', () => {
     expect(state.failureReason).toMatch(/stage design failed after 2 attempt/);
     expect(state.history.filter((h) => h.stage === 'design').map((h) => h.outcome)).toEqual(['failed', 'failed']);
     expect(failed.jobs.filter((j: any) => j.stage === 'design').map((j: any) => j.status)).toEqual(['failed', 'failed']);
+    // After the workflow closed, the API's history (from the records) tells the workflow's own story.
+    const shape = (h: any) => [h.stage, h.attempt, h.host, h.outcome, h.outcome === 'passed' ? null : h.detail];
+    expect(failed.history.map(shape)).toEqual(state.history.map(shape));
+    expect(failed.history.filter((h: any) => h.stage === 'design').map((h: any) => h.detail)).toEqual([
+      'agent exited with code 1',
+      'agent exited with code 1',
+    ]);
     // Nothing of it reached main.
     expect(await gitIn(env.remote.path, 'log', '--format=%s', 'main')).not.toContain('GATE-1');
   });

@@ -133,6 +133,9 @@ describe.each(CLIS)('$name as the agent', (cli) => {
       expect(usage.costUsd).toBe(result.total_cost_usd);
       expect(usage.costUsd).toBeGreaterThan(0);
     }
+    // The same figures on the task and on its attempt, through the API.
+    expect(done.usage).toEqual(usage);
+    expect(done.history.map((a: { usage: Usage }) => a.usage)).toEqual([usage]);
     expect(job.model).toBeTruthy();
     expect(job.sessionId).toBeTruthy();
     // The workflow's history carries the same usage; the transcript is readable lines, not JSON.
@@ -187,6 +190,18 @@ describe.each(CLIS)('$name as the agent', (cli) => {
     const marker = `orch-marker-${randomUUID()}`;
     await start(key, 'Run long', `@model run=/usr/bin/python3 -c "import time; time.sleep(600)" ${marker}`);
     await env.until('the long command to start', () => processesWith(marker).length > 0, 60_000);
+    // Live progress while the tool runs: in the state query, the Web UI's current details, the job row.
+    const handle = env.client.workflow.getHandle(taskWorkflowId(key));
+    const tool = cli.name === 'codex' ? 'command_execution' : 'Bash';
+    const progress = await env.until('progress in the state', async () => (await handle.query(stateQuery)).progress?.lastTool && (await handle.query(stateQuery)).progress, 25_000);
+    expect(progress).toMatchObject({ stage: 'work', attempt: 1, lastTool: tool });
+    const details = await env.until('progress in the details', async () => {
+      const meta = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      return meta.currentDetails?.includes(`running ${tool}`) && meta.currentDetails;
+    }, 20_000);
+    expect(details).toMatch(/- agent: work, attempt 1: turn \d+, running /);
+    const running = await env.until('progress in the job row', async () => (await env.api('GET', `/api/tasks/${key}`)).body.jobs?.[0]?.progress?.lastTool && (await env.api('GET', `/api/tasks/${key}`)).body.jobs[0].progress, 20_000);
+    expect(running.lastTool).toBe(tool);
     const stop = await env.api('POST', `/api/tasks/${key}/stop`, { reason: 'test' });
     expect(stop.status).toBeLessThan(300);
     const done = await env.waitForStatus(key, TERMINAL_STATUSES);

@@ -55,7 +55,7 @@ describe('claude-code', () => {
     });
     expect(monitor.progress().lastTool).toBe('Bash');
     expect(lines.some((l) => l.startsWith('→ Write '))).toBe(true);
-    expect(lines.at(-1)).toMatch(/^result: success · 3 turn\(s\), \$/);
+    expect(lines.at(-1)).toMatch(/^result: success · cost \$[\d.]+ · .* · 3 turns$/);
     expect(lines.every((l) => !l.startsWith('{'))).toBe(true);
   });
 
@@ -103,9 +103,10 @@ describe('budgets, retry context and the environment', () => {
     expect(overBudget(spent(100), undefined)).toBeUndefined();
   });
 
-  it('says why the last attempt failed from attempt 2 on, and nothing on attempt 1', () => {
-    expect(lastFailureSection({ attempt: 1, lastFailure: 'x' })).toBe('');
+  it('says why the last attempt failed, or why the stage runs again, and nothing on a first run', () => {
+    expect(lastFailureSection({ attempt: 1 })).toBe('');
     expect(lastFailureSection({ attempt: 2 })).toBe('');
+    expect(lastFailureSection({ attempt: 1, lastFailure: 'Rejected at design-approval by alice: smaller' })).toMatch(/^\n## Why this stage runs again\n[\s\S]*by alice: smaller/);
     expect(lastFailureSection({ attempt: 3, lastFailure: 'quality gate failed: boom' })).toMatch(/^\n## Why attempt 2 failed\n[\s\S]*quality gate failed: boom/);
   });
 

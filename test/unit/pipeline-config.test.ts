@@ -346,3 +346,38 @@ describe('the agent configs docs/pipeline-config.md shows', () => {
     expect(errorOf(`agent: { adapter: aider }\nrepos: { demo: { remote: /r.git } }\n`).message).toContain('"aider" is not an adapter; use "command", "claude-code" or "codex"');
   });
 });
+
+describe('approval stages and rework loops', () => {
+  it('the documented example pipeline loads as written', async () => {
+    const config = await loadPipelineConfig(path.join(projectDir, 'docs', 'examples', 'reviewed-pipeline.yaml'), vars);
+    expect(config.stages.map((s) => [s.name, s.kind])).toEqual([
+      ['design', 'agent'],
+      ['design-approval', 'approval'],
+      ['development', 'agent'],
+      ['review', 'agent'],
+      ['merge-approval', 'approval'],
+      ['merge', 'merge'],
+      ['deploy', 'deploy'],
+    ]);
+    expect(config.stages[1]).toMatchObject({ timeout: '7d', remind: '1d', timeoutAction: 'fail', onReject: { goto: 'design' }, gate: { type: 'none' } });
+    expect(config.stages[3]).toMatchObject({ attempts: 1, onFail: { goto: 'development', maxLoops: 2 } });
+  });
+
+  it('a loop must go back to an earlier stage of the right kind, and no approval comes after deploy', () => {
+    const err = errorOf(
+      withStages(`  - { name: build, prompt: p, gate: ${GATE}, onFail: { goto: later, maxLoops: 1 } }
+  - { name: ok, kind: approval, onReject: { goto: nowhere } }
+  - { name: later, prompt: p, gate: ${GATE}, onFail: { goto: ok, maxLoops: 1 } }
+  - { kind: merge }
+  - { kind: deploy }
+  - { name: late, kind: approval }
+`),
+    );
+    expect(err.issues.map((i) => [i.path, i.message])).toEqual([
+      ['stages[0].onFail.goto', 'must name an earlier stage; "later" is stages[2]'],
+      ['stages[1].onReject.goto', 'no stage is named "nowhere"'],
+      ['stages[2].onFail.goto', 'must name an agent stage; "ok" is an approval stage'],
+      ['stages[5].kind', 'approval stage "late" comes after the deploy stage at stages[4]; nothing is left to approve'],
+    ]);
+  });
+});

@@ -176,6 +176,27 @@ describe('formatProgressComment', () => {
     expect(formatProgressComment({ kind: 'done', key: 'DEMO-1', sha: '0123456789abcdef0123' })).toMatch(/done — merged as <code>0123456789ab<\/code> and deployed/);
   });
 
+  it("says what a stage and the task spent; an unknown cost is said, never $0", () => {
+    const usage = { costUsd: 0.4213, inputTokens: 12_345, outputTokens: 2100, cacheReadTokens: 480_000, cacheWriteTokens: 0, turns: 7 };
+    expect(formatProgressComment({ kind: 'stage-passed', key: 'DEMO-1', stage: 'development', attempt: 2, usage })).toBe(
+      '<p><strong>orch</strong> · <code>DEMO-1</code>: stage <code>development</code> passed (attempt 2) — cost $0.42 · 12.3k in / 2.1k out tokens (480k cache read) · 7 turns.</p>',
+    );
+    expect(formatProgressComment({ kind: 'stage-passed', key: 'DEMO-1', stage: 'review', attempt: 1 })).toBe(
+      '<p><strong>orch</strong> · <code>DEMO-1</code>: stage <code>review</code> passed.</p>',
+    );
+    const unknown = { ...usage, costUsd: null, cacheReadTokens: 0 };
+    expect(formatProgressComment({ kind: 'stage-retry', key: 'DEMO-1', stage: 'design', attempt: 1, reason: 'gate failed', usage: unknown })).toMatch(
+      /attempt 1 did not pass \(cost unknown · 12\.3k in \/ 2\.1k out tokens · 7 turns\): gate failed\. Retrying\./,
+    );
+    const done = formatProgressComment({ kind: 'done', key: 'DEMO-1', sha: 'abc', usage });
+    expect(done).toMatch(/<p>Agents spent: cost \$0\.42 · 12\.3k in \/ 2\.1k out tokens \(480k cache read\) · 7 turns\.<\/p>$/);
+    expect(formatProgressComment({ kind: 'failed', key: 'DEMO-1', reason: 'budget exceeded', usage: unknown })).toContain('<p>Agents spent: cost unknown · ');
+    expect(formatProgressComment({ kind: 'cancelled', key: 'DEMO-1', compensation: [], usage })).toMatch(/Nothing to clean up\.<\/p><p>Agents spent: cost \$0\.42/);
+    for (const html of [formatProgressComment({ kind: 'done', key: 'DEMO-1' }), formatProgressComment({ kind: 'failed', key: 'DEMO-1', reason: 'x' })]) {
+      expect(html).not.toContain('spent');
+    }
+  });
+
   it('lists the clean-up of a cancelled task, flagging what failed', () => {
     const html = formatProgressComment({
       kind: 'cancelled',

@@ -2,12 +2,15 @@
 // the contracts): host loss, a push that landed before the loss, STOP in each state, a gate failure,
 // and a dependency wait of 30 simulated days with bounded history.
 import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowsPath } from '../../worker/workers.js';
 import {
+  approveUpdate,
   lockGrantedSignal,
+  rejectUpdate,
   SEARCH_ATTRIBUTE_NAMES,
   stateQuery,
   stopSignal,
@@ -18,6 +21,7 @@ import {
   type SharedActivities,
   type StageSpec,
   type TaskInput,
+  type TaskState,
   type TaskWorkflow,
 } from '../../workflows/contracts/index.js';
 import { quietRuntime } from '../support/runtime.js';
@@ -334,5 +338,160 @@ describe('task workflow (stubbed activities, time-skipping server)', () => {
     expect(result.status).toBe('done');
     expect(runs.length).toBeGreaterThan(1);
     for (const n of runs) expect(n).toBeLessThan(1000);
+  }, 300_000);
+});
+
+describe('approval stages and rework loops', () => {
+  const agent = (name: string, over: Partial<StageSpec> = {}): StageSpec => ({ ...AGENT_STAGE, name, attempts: 1, ...over });
+  const approval = (name: string, over: Partial<StageSpec> = {}): StageSpec => ({ name, kind: 'approval', gate: { type: 'none' }, timeoutAction: 'fail', ...over });
+  const MERGE: StageSpec = { name: 'merge', kind: 'merge', gate: { type: 'none' } };
+  const withStages = (stages: StageSpec[]) => ({ planPipeline: async () => planOf({ stages }) });
+  const agentReqs = (calls: Calls, stage?: string) =>
+    calls.filter((c) => c.name === 'runAgent').map((c) => c.args[0] as AgentRunRequest).filter((r) => !stage || r.stage === stage);
+  /** Polls the state query until `pred` holds. */
+  async function stateUntil(h: WorkflowHandle<TaskWorkflow>, pred: (s: TaskState) => boolean, what: string): Promise<TaskState> {
+    for (let i = 0; i < 400; i++) {
+      const s = await h.query(stateQuery).catch(() => null);
+      if (s && pred(s)) return s;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('the update was accepted');
+      },
+      (err: { cause?: { type?: string; message?: string } }) => ({ type: err.cause?.type, message: err.cause?.message }),
+    );
+
+  it('waits for a person; refuses what does not fit; a rejection sends the work back with its comment; approved, it goes on', async () => {
+    const stages = [agent('design'), approval('design-approval', { onReject: { goto: 'design' } }), agent('development'), approval('merge-approval'), MERGE];
+    const result = await scenario({ shared: withStages(stages) }, async (h, calls) => {
+      const waiting = await stateUntil(h, (s) => s.waitingFor === 'approval', 'the approval wait');
+      expect(waiting).toMatchObject({ status: 'running', stage: 'design-approval', waitingSince: expect.any(String) });
+      const before = agentReqs(calls).length;
+      // Refused, each with a message that says why; the workflow is unchanged.
+      expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: '' }] }))).toEqual({ type: 'InvalidDecision', message: expect.stringContaining('"by" is required') });
+      expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice', stage: 'development' }] }))).toMatchObject({ type: 'InvalidDecision', message: expect.stringContaining('no approval stage named "development"') });
+      expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice', stage: 'merge-approval' }] }))).toEqual({ type: 'NotWaitingForApproval', message: expect.stringContaining('is waiting for approval of design-approval, not merge-approval') });
+      expect(await refusal(h.executeUpdate(rejectUpdate, { args: [{ by: 'alice' }] }))).toMatchObject({ type: 'InvalidDecision', message: expect.stringContaining('needs a comment') });
+      expect(agentReqs(calls).length).toBe(before);
+      expect((await h.query(stateQuery)).waitingFor).toBe('approval');
+
+      const rejected = await h.executeUpdate(rejectUpdate, { args: [{ by: 'alice', comment: 'split the API from the UI', via: 'api' }] });
+      expect(rejected).toMatchObject({ stage: 'design-approval', decision: 'rejected', by: 'alice', comment: 'split the API from the UI', via: 'api' });
+      await stateUntil(h, (s) => s.waitingFor === 'approval' && (s.approvals?.length ?? 0) === 1, 'the second approval wait');
+      const designs = agentReqs(calls, 'design');
+      expect(designs).toHaveLength(2);
+      expect(designs[1]?.lastFailure).toBe('Rejected at design-approval by alice: split the API from the UI');
+      expect((await h.query(stateQuery)).history.map((a) => [a.stage, a.loop])).toEqual([['design', undefined], ['design', 2]]);
+
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'bob', stage: 'design-approval' }] });
+      await stateUntil(h, (s) => s.stage === 'merge-approval' && s.waitingFor === 'approval', 'the merge approval');
+      // Deciding design-approval again, or approving while nothing waits on it: already decided.
+      expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'bob', stage: 'design-approval' }] }))).toMatchObject({ type: 'AlreadyDecided', message: expect.stringContaining('design-approval was already approved by bob') });
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] });
+      const r = await h.result();
+      expect(names(calls)).toContain('mergeFeatureBranch');
+      return r;
+    });
+    expect(result.status).toBe('done');
+  }, 90_000);
+
+  it('refuses an approval while an agent runs', async () => {
+    const running = gate();
+    const stages = [agent('design'), approval('design-approval'), MERGE];
+    const result = await scenario(
+      { shared: withStages(stages), hosts: { a: { runAgent: async () => (await running.p, { exitCode: 0, signal: null, pid: 1, logFile: '/log', durationMs: 1 }) } } },
+      async (h, calls) => {
+        await until(calls, (c) => names(c).includes('runAgent'), 'the agent');
+        expect(await refusal(h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }))).toEqual({ type: 'NotWaitingForApproval', message: expect.stringMatching(/is not waiting for approval: it is in stage design, running its agent$/) });
+        running.open();
+        await stateUntil(h, (s) => s.waitingFor === 'approval', 'the approval wait');
+        await h.signal(stopSignal, { reason: 'not wanted' });
+        return h.result();
+      },
+    );
+    // STOP while waiting: compensation, cancelled.
+    expect(result.status).toBe('cancelled');
+    expect(result.compensation.map((c) => c.step)).toEqual(['kill-agent', 'cancel-jobs', 'remove-worktree', 'delete-branch']);
+  }, 60_000);
+
+  it('a rejection without onReject fails the task with the comment; a timeout fails or approves per timeoutAction', async () => {
+    const rejected = await scenario({ shared: withStages([agent('design'), approval('ok'), MERGE]) }, async (h) => {
+      await stateUntil(h, (s) => s.waitingFor === 'approval', 'the wait');
+      await h.executeUpdate(rejectUpdate, { args: [{ by: 'dana', comment: 'not this quarter' }] });
+      return h.result();
+    });
+    expect(rejected).toMatchObject({ status: 'failed', failureReason: 'stage ok: rejected by dana: not this quarter' });
+
+    const timedOut = await scenario({ shared: withStages([agent('design'), approval('ok', { timeout: '2d' }), MERGE]) }, (h) => h.result());
+    expect(timedOut).toMatchObject({ status: 'failed', failureReason: 'stage ok: approval timed out after 2d' });
+    const approved = await scenario({ shared: withStages([agent('design'), approval('ok', { timeout: '2d', timeoutAction: 'approve' }), MERGE]) }, (h) => h.result());
+    expect(approved.status).toBe('done');
+  }, 90_000);
+
+  it('rework: a failing review goes back to development with its findings, at most maxLoops times', async () => {
+    const stages = [agent('development'), agent('review', { onFail: { goto: 'development', maxLoops: 2 } }), MERGE];
+    let reviews = 0;
+    const review = (passOn: number) => async ({ stage }: { stage: string }) => {
+      if (stage !== 'review') return { passed: true, detail: 'ok' };
+      reviews++;
+      return reviews >= passOn ? { passed: true, detail: 'review passed' } : { passed: false, detail: 'review found problems', output: `finding ${reviews}: no tests for the parser` };
+    };
+    const failing = await scenario({ shared: withStages(stages), hosts: { a: { runGate: review(99) } } }, async (h, calls) => {
+      const r = await h.result();
+      const devs = agentReqs(calls, 'development');
+      expect(devs).toHaveLength(3);
+      expect(devs[0]?.lastFailure).toBeUndefined();
+      expect(devs[1]?.lastFailure).toContain('finding 1: no tests for the parser');
+      expect(devs[2]?.lastFailure).toContain('finding 2: no tests for the parser');
+      const state = await h.query(stateQuery);
+      expect(state.history.map((a) => [a.stage, a.loop ?? 1, a.outcome])).toEqual([
+        ['development', 1, 'passed'], ['review', 1, 'failed'],
+        ['development', 2, 'passed'], ['review', 2, 'failed'],
+        ['development', 3, 'passed'], ['review', 3, 'failed'],
+      ]);
+      return r;
+    });
+    expect(failing.status).toBe('failed');
+    expect(failing.failureReason).toMatch(/^stage review looped 2 time\(s\) back to development and still failed: /);
+
+    reviews = 0;
+    const fixed = await scenario({ shared: withStages(stages), hosts: { a: { runGate: review(2) } } }, (h) => h.result());
+    expect(fixed.status).toBe('done');
+  }, 90_000);
+
+  it('waits 30 simulated days with hourly reminders: bounded history per run, continuing as new; every run replays', async () => {
+    const stages = [agent('design'), approval('design-approval', { timeout: '40d', remind: '1h' }), agent('development'), MERGE];
+    const { result, runs, histories, calls } = await scenario({ shared: withStages(stages) }, async (h, calls) => {
+      await stateUntil(h, (s) => s.waitingFor === 'approval', 'the wait');
+      await env.sleep(30 * DAY);
+      const latest = env.client.workflow.getHandle<TaskWorkflow>(h.workflowId);
+      const waiting = await latest.query(stateQuery);
+      expect(waiting).toMatchObject({ waitingFor: 'approval', stage: 'design-approval' });
+      expect(waiting.history.map((a) => a.stage)).toEqual(['design']);
+      await latest.executeUpdate(approveUpdate, { args: [{ by: 'erin' }] });
+      const r = await latest.result();
+      const runs: number[] = [];
+      const histories: unknown[] = [];
+      for (let runId: string | null | undefined = h.firstExecutionRunId; runId; ) {
+        const history: { events?: { workflowExecutionContinuedAsNewEventAttributes?: { newExecutionRunId?: string | null } | null }[] | null } = await env.client.workflow.getHandle(h.workflowId, runId).fetchHistory();
+        histories.push(history);
+        const events = history.events ?? [];
+        runs.push(events.length);
+        runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+      }
+      return { result: r, runs, histories, calls };
+    });
+    expect(result.status).toBe('done');
+    expect(runs.length).toBeGreaterThan(1);
+    for (const n of runs) expect(n).toBeLessThan(2000);
+    // Across the continue-as-new, the design stage did not run again and development ran once.
+    expect(agentReqs(calls).map((r) => r.stage)).toEqual(['design', 'development']);
+    for (const [i, history] of histories.entries()) {
+      await Worker.runReplayHistory({ workflowBundle: codePath }, history as never, `approval-run-${i}`);
+    }
   }, 300_000);
 });

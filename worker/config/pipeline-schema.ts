@@ -8,7 +8,7 @@ import { braces, placeholdersIn } from '../../activities/adapters/template.js';
 import { DEFAULT_ATTEMPTS_PER_STAGE, DEFAULT_MAX_CONCURRENT_AGENTS, DEFAULT_STAGES, DEFAULT_TIMEOUTS } from './pipeline-defaults.js';
 import { discriminatorOf, either, show } from './pipeline-errors.js';
 
-const DURATION = /^\d+(ms|s|m|h)$/;
+const DURATION = /^\d+(ms|s|m|h|d)$/;
 
 // -------------------------------------------------------------------------- placeholders
 
@@ -51,7 +51,7 @@ const invalid = (describe: (input: unknown) => string) => (issue: { input?: unkn
 const plain = text([]).min(1);
 const branch = plain.regex(/^\S+$/, { error: invalid((v) => `${show(v)} is not a branch name (no spaces)`) });
 
-const notDuration = invalid((v) => `${show(v)} is not a duration like 30s, 5m, 250ms`);
+const notDuration = invalid((v) => `${show(v)} is not a duration like 30s, 5m, 250ms, 7d`);
 const duration = z
   .string({ error: notDuration })
   .regex(DURATION, { error: notDuration })
@@ -165,6 +165,22 @@ const agentStage = strict({
   timeout: duration.optional(),
   /** Bounds one attempt of this stage (the top-level budget bounds the whole task). */
   budget: budget.optional(),
+  /** When the attempts are used up: back to an earlier agent stage, at most `maxLoops` times. */
+  onFail: strict({ goto: stageName, maxLoops: wholeNumber(1, 20) }).optional(),
+});
+
+/** A person decides (the `approve` / `reject` update); the task waits durably, holding nothing. */
+const approvalStage = strict({
+  name: stageName,
+  kind: z.literal('approval'),
+  /** What the person is asked (shown in the Plane comment and the details). */
+  prompt: text(ALL_PLACEHOLDERS).min(1).optional(),
+  timeout: duration.optional(),
+  timeoutAction: z.enum(['fail', 'approve'], { error: invalid((v) => `${show(v)} is not a timeout action; use "fail" or "approve"`) }).default('fail'),
+  /** A reminder comment this often while nobody decides. */
+  remind: duration.optional(),
+  /** A rejection sends the task back to this earlier stage (its comment becomes `{{lastFailure}}`); without it a rejection fails the task. */
+  onReject: strict({ goto: stageName }).optional(),
 });
 
 const mergeStage = strict(
@@ -183,7 +199,7 @@ const withDefaultKind = (value: unknown): unknown =>
     ? { ...value, kind: 'agent' }
     : value;
 
-const stage = z.preprocess(withDefaultKind, z.discriminatedUnion('kind', [agentStage, mergeStage, deployStage]));
+const stage = z.preprocess(withDefaultKind, z.discriminatedUnion('kind', [agentStage, approvalStage, mergeStage, deployStage]));
 
 type ParsedStage = z.output<typeof stage>;
 
@@ -196,7 +212,9 @@ function checkStages(ctx: z.core.ParsePayload<ParsedStage[]>): void {
 
   ctx.value.forEach((s, i) => {
     const { merge, deploy } = at;
-    if (s.kind === 'agent') {
+    if (s.kind === 'approval') {
+      if (deploy !== undefined) report([i, 'kind'], `approval stage "${s.name}" comes after the deploy stage at stages[${deploy}]; nothing is left to approve`);
+    } else if (s.kind === 'agent') {
       const end = merge ?? deploy;
       if (end !== undefined) {
         const after = `the ${ctx.value[end]?.kind} stage at stages[${end}]`;
@@ -221,6 +239,18 @@ function checkStages(ctx: z.core.ParsePayload<ParsedStage[]>): void {
     report([at.deploy, 'kind'], 'a deploy stage needs a merge stage before it: a deploy ships what was merged');
   }
   if (!ctx.value.some((s) => s.kind === 'agent')) report([], 'needs at least one agent stage');
+
+  // A loop goes back: its target is an earlier stage of the right kind.
+  ctx.value.forEach((s, i) => {
+    const target = s.kind === 'agent' ? s.onFail?.goto : s.kind === 'approval' ? s.onReject?.goto : undefined;
+    if (target === undefined) return;
+    const field = s.kind === 'agent' ? 'onFail' : 'onReject';
+    const at = ctx.value.findIndex((x) => x.name === target);
+    const kinds = s.kind === 'agent' ? ['agent'] : ['agent', 'approval'];
+    if (at < 0) report([i, field, 'goto'], `no stage is named ${JSON.stringify(target)}`);
+    else if (at > i || (at === i && s.kind === 'approval')) report([i, field, 'goto'], `must name an earlier stage; ${JSON.stringify(target)} is stages[${at}]`);
+    else if (!kinds.includes(ctx.value[at]!.kind)) report([i, field, 'goto'], `must name an ${kinds.join(' or ')} stage; ${JSON.stringify(target)} is ${/^[aeiou]/.test(ctx.value[at]!.kind) ? 'an' : 'a'} ${ctx.value[at]!.kind} stage`);
+  });
 }
 
 // ---------------------------------------------------------------------------- the file
@@ -294,8 +324,11 @@ type AgentStage = z.output<typeof agentStage>;
  * Every stage in one shape, so workflows read `stage.prompt` or `stage.attempts` without narrowing:
  * merge and deploy stages have no agent fields and the gate `none`.
  */
+type ApprovalStage = z.output<typeof approvalStage>;
+
 type Stage = Pick<AgentStage, 'name'> &
-  Partial<Pick<AgentStage, 'prompt' | 'attempts' | 'timeout' | 'budget'>> & {
+  Partial<Pick<AgentStage, 'prompt' | 'attempts' | 'timeout' | 'budget' | 'onFail'>> &
+  Partial<Pick<ApprovalStage, 'timeoutAction' | 'remind' | 'onReject'>> & {
     kind: ParsedStage['kind'];
     gate: AgentStage['gate'] | { type: 'none' };
     agent?: AgentCommand;
@@ -309,6 +342,7 @@ function toPipelineConfig(parsed: z.output<typeof fileSchema>) {
   const { timeouts, attemptsPerStage, maxConcurrentAgents, budget, prices, sandbox } = parsed;
   const agent: AgentCommand = parsed.agent;
   const stages = parsed.stages.map((s): Stage => {
+    if (s.kind === 'approval') return { ...s, gate: { type: 'none' } };
     if (s.kind !== 'agent') return { name: s.name, kind: s.kind, gate: { type: 'none' } };
     return {
       ...s,

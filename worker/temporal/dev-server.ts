@@ -76,6 +76,8 @@ export interface StartDevServerOptions {
   log?: (line: string) => void;
   /** How long to wait for the server to answer. */
   readyTimeoutMs?: number;
+  /** Told the server's pid as soon as it is spawned (before it answers). */
+  onSpawn?: (pid: number) => void;
 }
 
 export async function startDevServer(opts: StartDevServerOptions): Promise<DevServer> {
@@ -84,7 +86,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   const address = `${config.ip}:${config.ports.grpc}`;
   const uiUrl = config.headless ? null : `http://${config.ip === '0.0.0.0' ? '127.0.0.1' : config.ip}:${config.ports.ui}`;
   if (await probeTemporal(address, config.namespace)) {
-    log(`temporal: reusing the server already listening at ${address}`);
+    log(`temporal: using the server already listening at ${address}, which this process did not start (it stays up when this one stops)`);
     return { address, namespace: config.namespace, uiUrl, owned: false, pid: null, stop: async () => undefined };
   }
   const cli = opts.cliPath ?? (await resolveTemporalCli({ log }));
@@ -101,6 +103,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     cleanup: true,
     forceKillAfterDelay: 10_000,
   });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let exited: string | null = null;
   void child.then((r) => {
     exited = r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.signal ? `signal ${r.signal}` : (r.message ?? "failed to start");

@@ -1,32 +1,30 @@
 // The activity contracts: what each activity takes and returns. Types only; the implementations
 // live in activities/ and are registered by the worker under exactly these method names.
-import type { BudgetSpec, GateSpec, PipelineTimeouts, RepoSpec, StageSpec } from './config.js';
+import type { GateSpec } from './config.js';
+import type { HostRef, PipelinePlan } from './plan.js';
 import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
 import type { AgentFailure, Usage } from './usage.js';
 import type { TaskStatus } from './status.js';
 
-/** One progress comment on the task's Plane work item. */
+/**
+ * One progress comment on the task's Plane work item. `usage`, where a kind has it, is what was
+ * spent: the failed attempt's (`stage-retry`), the stage's, all its attempts (`stage-passed`), the
+ * task's (`done`, `failed`, `cancelled`). Absent when no agent reported usage.
+ */
 export type ProgressUpdate =
   | { kind: 'started'; key: string; repo: string }
   | { kind: 'stage'; key: string; stage: string; attempt?: number; host?: string | null }
-  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string }
-  | { kind: 'done'; key: string; sha?: string | null }
-  | { kind: 'failed'; key: string; reason: string }
-  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[] };
-
-export interface PipelinePlan {
-  repo: RepoSpec;
-  stages: StageSpec[];
-  attemptsPerStage: number;
-  timeouts: PipelineTimeouts;
-  /** The whole task's spending limit (absent in plans recorded before budgets existed). */
-  budget?: BudgetSpec;
-}
-
-export interface HostRef {
-  hostId: string;
-  taskQueue: string;
-}
+  /** `attempt`: the attempt that did not pass. */
+  | { kind: 'stage-retry'; key: string; stage: string; attempt: number; reason: string; usage?: Usage }
+  | { kind: 'stage-passed'; key: string; stage: string; attempt: number; usage?: Usage }
+  | { kind: 'done'; key: string; sha?: string | null; usage?: Usage }
+  | { kind: 'failed'; key: string; reason: string; usage?: Usage }
+  | { kind: 'cancelled'; key: string; reason?: string | null; requestedBy?: string | null; compensation: CompensationResult[]; usage?: Usage }
+  /** An approval stage waits: the comment asks for the decision and says how to give it. */
+  | { kind: 'approval-requested'; key: string; stage: string; prompt?: string; reminder?: number }
+  | { kind: 'approval-decided'; key: string; stage: string; decision: 'approved' | 'rejected' | 'timed-out'; by: string; comment?: string }
+  /** A stage's attempts ran out and its onFail sends the task back to an earlier stage. */
+  | { kind: 'rework'; key: string; stage: string; goto: string; loop: number; reason: string };
 
 export interface TaskPatch {
   stage?: string | null;

@@ -17,6 +17,13 @@ export const taskWorkflowId = (key: string): string => `${TASK_WORKFLOW_PREFIX}$
 export const keyOfTaskWorkflowId = (workflowId: string): string | null =>
   workflowId.startsWith(TASK_WORKFLOW_PREFIX) ? workflowId.slice(TASK_WORKFLOW_PREFIX.length) : null;
 
+/**
+ * The activity id of an agent run: `hostMoves` counts the stage's attempts lost with their host so
+ * far; `round`, from 2 on, a stage's run after a rework loop or a rejection. With the run id it is the job row's key (`<runId>/agent-…`), which the API reads attempts by.
+ */
+export const agentActivityId = (stage: string, attempt: number, hostMoves: number, round?: number): string =>
+  `agent-${stage}-${attempt}-${hostMoves}${round && round > 1 ? `-r${round}` : ''}`;
+
 export const FEATURE_BRANCH_PREFIX = 'orch/';
 export const featureBranch = (key: string): string => `${FEATURE_BRANCH_PREFIX}${key}`;
 
@@ -35,5 +42,7 @@ export const orchSearchAttributes = {
   repo: defineSearchAttributeKey('OrchRepo', 'KEYWORD'),
   stage: defineSearchAttributeKey('OrchStage', 'KEYWORD'),
   status: defineSearchAttributeKey('OrchStatus', 'KEYWORD'),
+  /** `approval` while the task waits for a person; absent otherwise. */
+  waitingFor: defineSearchAttributeKey('OrchWaitingFor', 'KEYWORD'),
 } as const;
 export const SEARCH_ATTRIBUTE_NAMES = Object.values(orchSearchAttributes).map((k) => k.name);

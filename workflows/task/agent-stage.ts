@@ -1,19 +1,20 @@
 // One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
 // attempt: the stage moves to a live host and starts again from what was pushed.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
-import { addUsage, totalTokens, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
+import { addUsage, agentActivityId, totalTokens, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
 import { agentOn, records } from './activities.js';
 import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
 
 const MAX_HOST_MOVES = 10;
 
-export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<void> {
+/** `lastFailure`: why the stage runs again (a rework loop, a rejection); `round`: its run, from 2 on. */
+export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { lastFailure?: string; round?: number } = {}): Promise<void> {
   const { run, plan, state, key } = t;
   await t.enterStage(stage.name);
   const attempts = stage.attempts ?? plan.attemptsPerStage;
   let lastReason = '';
   /** What the next attempt's prompt is told about the last failure (`{{lastFailure}}`). */
-  let lastFailure = '';
+  let lastFailure = again.lastFailure ?? '';
   /** The last attempt's agent session and host: with `agent.resume`, the next attempt there resumes it. */
   let session: { host: string; id: string } | null = null;
   let hostMoves = 0;
@@ -23,10 +24,12 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
   let lostJob: string | null = null;
   for (let attempt = 1; attempt <= attempts; ) {
     const h = await t.ensureHost();
-    const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString() };
+    const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString(), ...(again.round && { loop: again.round }) };
     state.history.push(record);
     run.refresh();
-    const activityId = `agent-${stage.name}-${attempt}-${hostMoves}`;
+    // A round after the first gets ids of its own: the job rows are keyed by them.
+    const activityId = agentActivityId(stage.name, attempt, hostMoves, again.round);
+    const round = again.round ? { round: again.round } : {};
     const end = (outcome: StageAttempt['outcome'], detail: string) => {
       record.outcome = outcome;
       record.detail = detail;
@@ -38,8 +41,8 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       lastReason = reason;
       lastFailure = context ? `${reason}\n\n${context}` : reason;
       end('failed', reason);
-      if (retryNotice && attempt < attempts) run.notify({ kind: 'stage-retry', key, stage: stage.name, attempt: attempt + 1, reason });
-      return t.event('stage-attempt-failed', stage.name, { attempt, reason });
+      if (retryNotice && attempt < attempts) run.notify({ kind: 'stage-retry', key, stage: stage.name, attempt, reason, ...(record.usage && { usage: record.usage }) });
+      return t.event('stage-attempt-failed', stage.name, { attempt, reason, ...round });
     };
     try {
       const wt = await t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo });
@@ -49,7 +52,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       if (hostMoves > 0 && wt.remoteHead !== undefined && wt.remoteHead !== null && wt.remoteHead !== run.pushedSha) {
         run.pushedSha = wt.remoteHead;
         end('passed', `its push landed before the host running it was lost (${wt.remoteHead.slice(0, 12)})`);
-        await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: run.pushedSha, recoveredFromPush: true });
+        await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: run.pushedSha, recoveredFromPush: true, ...round });
         return;
       }
       if (lostJob) {
@@ -67,7 +70,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
         break;
       }
       const req: AgentRunRequest = { taskId: t.taskId, key, repo: run.repo, stage: stage.name, attempt, title: run.input.title, description: run.input.description ?? '' };
-      if (attempt > 1 && lastFailure) req.lastFailure = lastFailure;
+      if (lastFailure) req.lastFailure = lastFailure;
       if (budget) req.budget = budget;
       if (session && session.host === h.hostId && stage.agent?.resume) req.resumeSession = session.id;
       let agent: AgentRunResult;
@@ -112,7 +115,10 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
       const pushed = await t.onHost(h, { summary: `${stage.name}: push` }).commitAndPush({ key, repo: run.repo, stage: stage.name });
       run.pushedSha = pushed.sha;
       end('passed', gate.detail);
-      await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha });
+      await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha, ...round });
+      // What the stage spent, when its agent reports it (a command agent reports nothing).
+      const spent = addUsage(...state.history.filter((a) => a.stage === stage.name && a.loop === again.round).map((a) => a.usage));
+      if (state.history.some((a) => a.stage === stage.name && a.loop === again.round && a.usage)) run.notify({ kind: 'stage-passed', key, stage: stage.name, attempt, usage: spent });
       return;
     } catch (err) {
       if (isCancellation(err) || state.pendingStop) {
@@ -124,7 +130,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
         const job = `${run.info.runId}/${activityId}`;
         lostJob = job;
         await CancellationScope.nonCancellable(() => records.finishJob({ activityKey: job, status: 'failed', detail: `host ${h.hostId} lost` }));
-        await t.event('host-lost', stage.name, { host: h.hostId, attempt });
+        await t.event('host-lost', stage.name, { host: h.hostId, attempt, ...round });
         t.loseHost();
         if (++hostMoves > MAX_HOST_MOVES) throw ApplicationFailure.nonRetryable(`stage ${stage.name}: lost ${hostMoves} hosts in a row`);
         continue; // the attempt is not used up: nothing ran to an end
@@ -134,7 +140,8 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec): Promise<v
     }
   }
   if (overBudget) throw ApplicationFailure.nonRetryable(`stage ${stage.name}: ${overBudget}`, 'BudgetExceeded');
-  throw ApplicationFailure.nonRetryable(`stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, 'StageFailed');
+  // The details carry the last failure in full (gate output included), for a rework loop's prompt.
+  throw ApplicationFailure.create({ message: `stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, type: 'StageFailed', nonRetryable: true, details: [lastFailure] });
 }
 
 /**

@@ -1,6 +1,6 @@
 // The Web UI's view of a task: the Orch* search attributes and the markdown current details.
 import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import { orchSearchAttributes, type TaskInput, type TaskState } from '../contracts/index.js';
+import { orchSearchAttributes, progressText, usageText, type TaskInput, type TaskState } from '../contracts/index.js';
 
 export function showIdentity(input: TaskInput): void {
   upsertSearchAttributes([
@@ -21,16 +21,12 @@ export function showProgress(input: TaskInput, state: TaskState, waitingFor: rea
     `- status: \`${state.status}\`${state.stage ? `, stage: \`${state.stage}\`` : ''}${attempt && attempt.stage === state.stage ? ` (attempt ${attempt.attempt})` : ''}`,
     `- host: ${state.host ?? '—'}`,
   ];
-  const p = state.progress;
-  if (p && p.stage === state.stage) {
-    const cost = p.usage.costUsd === null ? 'cost unknown' : `$${p.usage.costUsd.toFixed(2)}`;
-    lines.push(`- agent: ${p.stage}, attempt ${p.attempt}: turn ${p.turns}${p.lastTool ? `, running ${p.lastTool}` : ''}, ${cost}`);
-  }
-  if (state.usage && (state.usage.turns || state.usage.inputTokens)) {
-    const u = state.usage;
-    lines.push(`- spent: ${u.costUsd === null ? 'cost unknown' : `$${u.costUsd.toFixed(2)}`}, ${u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens} tokens in, ${u.outputTokens} out`);
-  }
+  if (state.progress && state.progress.stage === state.stage) lines.push(`- agent: ${progressText(state.progress)}`);
+  if (state.usage && (state.usage.turns || state.usage.inputTokens)) lines.push(`- spent: ${usageText(state.usage)}`);
   if (state.stage === 'waiting') lines.push(`- waiting for: ${waitingFor.join(', ')}`);
+  if (state.waitingFor === 'approval') {
+    lines.push(`- **waiting for approval** of ${state.stage} since ${state.waitingSince}; approve with \`orch approve ${input.key}\`, or reject with \`orch reject ${input.key} --comment "…"\``);
+  }
   if (state.inCriticalWindow) lines.push('- in a critical window: a STOP now is applied after this step');
   if (state.pendingStop && state.status === 'running') {
     lines.push(`- **STOP pending** since ${state.pendingStop.requestedAt}: ${state.pendingStop.reason ?? 'no reason given'}`);

@@ -23,7 +23,7 @@ export async function finishDone(t: PlannedTask): Promise<TaskResult> {
     await t.event('done', null, { sha: run.mergedSha });
     await wakeDependents(t);
   });
-  run.notify({ kind: 'done', key: t.key, sha: run.mergedSha });
+  run.notify({ kind: 'done', key: t.key, sha: run.mergedSha, ...(state.usage && { usage: state.usage }) });
   await run.notices;
   return { key: t.key, status: 'done', failureReason: null, compensation: [] };
 }
@@ -38,7 +38,7 @@ export async function finishFailed(t: PlannedTask, err: unknown): Promise<TaskRe
     await records.updateTask(t.taskId, { status: 'failed', failureReason: state.failureReason, finishedAt: new Date().toISOString() });
     await t.event('failed', state.stage, { reason: state.failureReason });
   });
-  run.notify({ kind: 'failed', key: t.key, reason: state.failureReason });
+  run.notify({ kind: 'failed', key: t.key, reason: state.failureReason, ...(state.usage && { usage: state.usage }) });
   await run.notices;
   return { key: t.key, status: 'failed', failureReason: state.failureReason, compensation: [] };
 }
@@ -55,7 +55,7 @@ export async function finishCancelled(t: PlannedTask, stop: StopRequest & { requ
     await records.markCancelled(t.taskId, new Date().toISOString());
     await wakeDependents(t);
   });
-  run.notify({ kind: 'cancelled', key: t.key, reason: stop.reason ?? null, requestedBy: stop.requestedBy ?? null, compensation: results });
+  run.notify({ kind: 'cancelled', key: t.key, reason: stop.reason ?? null, requestedBy: stop.requestedBy ?? null, compensation: results, ...(t.state.usage && { usage: t.state.usage }) });
   await CancellationScope.nonCancellable(() => run.notices);
   // `temporal workflow cancel` ends the execution Canceled, whatever error the pipeline ended with
   // (after the fast kill the agent activity may fail before the cancel request reaches it).

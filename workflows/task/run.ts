@@ -1,7 +1,7 @@
 // What one task workflow run knows: its query-able state and the few facts its handlers share.
 // Built at the start (a STOP may arrive before the task is recorded); `planned` is set once it is.
 import { CancellationScope, workflowInfo } from '@temporalio/workflow';
-import type { CompensationResult, HostRef, PipelinePlan, ProgressUpdate, TaskInput, TaskState } from '../contracts/index.js';
+import type { ApprovalRecord, CompensationResult, HostRef, ResumePoint, PipelinePlan, ProgressUpdate, TaskInput, TaskState } from '../contracts/index.js';
 import { plane } from './activities.js';
 import { showProgress } from './details.js';
 
@@ -31,6 +31,8 @@ export class TaskRun {
   waitingFor: string[] = [];
   /** Set by the `dependencyEnded` signal; the dependency wait re-reads the records. */
   dependencyEnded = false;
+  /** The approval stage waiting for a person, and its decision once the update gave it. */
+  approval: { stage: string; decision: ApprovalRecord | null } | null = null;
   /** A grant can arrive before requestLock's result does: every grant is remembered. */
   readonly grantedLocks = new Set<string>();
   // Progress comments go out in order, one after another, off the pipeline's critical path.
@@ -51,6 +53,16 @@ export class TaskRun {
       failureReason: null,
       compensation: [],
     };
+  }
+
+  /** Takes over what a run that continued as new mid-pipeline carried. */
+  restore(r: ResumePoint): void {
+    this.state.history = r.history;
+    if (r.usage) this.state.usage = r.usage;
+    this.state.approvals = r.approvals;
+    this.pushedSha = r.pushedSha;
+    this.mergedSha = r.mergedSha;
+    for (const h of r.hosts) this.usedHosts.set(h.hostId, h);
   }
 
   /** The Web UI's view of the task: search attributes and current details. */

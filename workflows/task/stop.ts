@@ -3,6 +3,7 @@
 import { CancellationScope, setHandler } from '@temporalio/workflow';
 import { agentProgressSignal, dependencyEndedSignal, isTerminal, lockGrantedSignal, stateQuery, stopSignal, type StopRequest } from '../contracts/index.js';
 import { onHost, records } from './activities.js';
+import { handleApprovals } from './approval-stage.js';
 import type { TaskRun } from './run.js';
 
 export function handleMessages(run: TaskRun): void {
@@ -10,6 +11,7 @@ export function handleMessages(run: TaskRun): void {
   setHandler(lockGrantedSignal, ({ lockId }) => void run.grantedLocks.add(lockId));
   setHandler(dependencyEndedSignal, () => void (run.dependencyEnded = true));
   setHandler(stateQuery, () => run.state);
+  handleApprovals(run);
   setHandler(agentProgressSignal, (progress) => {
     // Only the running agent's: a late signal from an attempt that already ended is dropped.
     if (!run.agentRunning || progress.stage !== run.state.stage) return;

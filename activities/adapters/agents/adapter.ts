@@ -58,9 +58,3 @@ export function clip(text: string, max = 400): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
-
-export function formatUsage(u: Usage): string {
-  const cost = u.costUsd === null ? 'cost unknown' : `$${u.costUsd.toFixed(4)}`;
-  const cached = u.cacheReadTokens || u.cacheWriteTokens ? `, cache read ${u.cacheReadTokens} / write ${u.cacheWriteTokens}` : '';
-  return `${u.turns} turn(s), ${cost}, tokens in ${u.inputTokens} / out ${u.outputTokens}${cached}`;
-}

@@ -4,8 +4,8 @@
 // agent edit files inside its working directory (writes elsewhere are denied by the CLI, and by the
 // sandbox), and `--allowedTools` grants the tools that need a prompt otherwise (Bash). The budget is
 // passed as `--max-budget-usd` too, so the CLI itself stops at it; orch enforces it as well.
-import { NO_USAGE, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
-import { clip, formatUsage, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
+import { NO_USAGE, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
+import { clip, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
 import { ClaudeStreamParser, resultTotals, type ClaudeStreamEvent } from './claude-stream.js';
 import { costOf } from './pricing.js';
 
@@ -118,7 +118,7 @@ class ClaudeMonitor implements AgentMonitor {
             ? { kind: 'budget', reason: `budget exceeded: claude-code stopped at its --max-budget-usd${why}` }
             : { kind: 'agent-error', reason: `claude-code ended with ${event.subtype || 'an error'}${why}` };
         }
-        return [`result: ${event.subtype}${event.isError ? ' (error)' : ''} · ${formatUsage(usage)}`];
+        return [`result: ${event.subtype}${event.isError ? ' (error)' : ''} · ${usageText(usage)}`];
       }
       case 'parseError':
         return event.reason === 'line-too-long' ? [`(a ${event.length}-character line was not kept)`] : [event.excerpt];

@@ -6,8 +6,8 @@
 // `event_msg`/`token_count`): orch follows that file too, for live usage and the budget.
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { NO_USAGE, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
-import { clip, formatUsage, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
+import { NO_USAGE, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
+import { clip, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
 import { CodexStreamParser, type CodexStreamEvent, type CodexUsage } from './codex-stream.js';
 import { FileFollower } from './follow.js';
 import { LineSplitter, num, obj, str } from './lines.js';
@@ -169,7 +169,7 @@ class CodexMonitor implements AgentMonitor {
       }
       case 'turnCompleted': {
         this.#turns.push(fromCodex(event.usage));
-        return [`turn completed · ${formatUsage(this.#usage())}`];
+        return [`turn completed · ${usageText(this.#usage())}`];
       }
       case 'turnFailed':
         this.#failure = { kind: 'agent-error', reason: `codex turn failed: ${clip(event.message, 500)}` };

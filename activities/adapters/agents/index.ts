@@ -6,7 +6,6 @@ import { codexAdapter } from './codex.js';
 import { commandAdapter } from './command.js';
 
 export type { AgentAdapter, AgentMonitor, AgentReport, LaunchContext } from './adapter.js';
-export { formatUsage } from './adapter.js';
 
 const ADAPTERS: Record<AgentAdapterName, AgentAdapter> = {
   command: commandAdapter,

@@ -1,0 +1,68 @@
+// F8: a task waiting for approval outlives its worker and its Temporal server. Its own dev server
+// (like F2): the worker process is killed -9 and the server restarted while the task waits; a new
+// worker comes up, the approval arrives, and the task finishes.
+import { chmod, mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { freePort } from '../../worker/harness/free-port.js';
+import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal/dev-server.js';
+import { approveUpdate, stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
+import { createTestEnv, type TestEnv } from '../support/env.js';
+
+const PIPELINE = `agent:
+  command: node
+  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
+timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
+attemptsPerStage: 2
+stages:
+  - { name: design, prompt: "design {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/design.md" } }
+  - { name: design-approval, kind: approval, prompt: "Approve the design of {{key}}", timeout: 1h }
+  - { name: development, prompt: "develop {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/development.md" } }
+  - { kind: merge }
+`;
+
+describe('F8: an approval wait across a worker kill and a Temporal restart', () => {
+  let env: TestEnv | undefined;
+  let server: DevServer | undefined;
+  let startServer: () => Promise<DevServer>;
+
+  beforeAll(async () => {
+    const dataDir = await mkdtemp(path.join(inject('runDir'), 'f8-temporal-'));
+    await chmod(dataDir, 0o755);
+    const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
+    const [grpc, ui, http, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const config = { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal.sqlite', logLevel: 'error' as const, headless: true };
+    startServer = () => startDevServer({ config, dataDir, cliPath: inject('temporalCliPath') });
+    server = await startServer();
+    env = await createTestEnv('f8approval', { worker: false, pipeline: PIPELINE, temporal: { address: server.address, namespace: server.namespace } });
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+    await server?.stop();
+  });
+
+  it('waits, loses its worker and its server, then is approved and finishes done', async () => {
+    const e = env!;
+    const key = 'F8-1';
+    const first = await e.spawnWorker('f8-a');
+    await e.api('POST', '/api/tasks', { key, repo: 'demo', title: 'wait for a person' });
+    const handle = () => e.client.workflow.getHandle(taskWorkflowId(key));
+    await e.until('the approval wait', async () => (await handle().query(stateQuery).catch(() => null))?.waitingFor === 'approval', 60_000);
+
+    first.kill('SIGKILL');
+    await first.exited;
+    await server!.stop();
+    server = await startServer();
+    await e.spawnWorker('f8-b');
+
+    const state = await e.until('the wait to be back', async () => (await handle().query(stateQuery).catch(() => null)) ?? undefined, 60_000);
+    expect(state).toMatchObject({ status: 'running', stage: 'design-approval', waitingFor: 'approval' });
+    const record = await e.until('the approval to be taken', () => handle().executeUpdate(approveUpdate, { args: [{ by: 'fiona', via: 'test' }] }).catch(() => undefined), 60_000);
+    expect(record).toMatchObject({ stage: 'design-approval', decision: 'approved', by: 'fiona' });
+
+    const done = await e.waitForStatus(key, TERMINAL_STATUSES, 180_000);
+    expect(done.task.status, done.task.failureReason).toBe('done');
+    expect(done.events.filter((ev: { type: string }) => ev.type === 'stage-passed').map((ev: { stage: string }) => ev.stage)).toEqual(['design', 'development']);
+  });
+});
