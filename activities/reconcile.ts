@@ -12,10 +12,11 @@ import {
   type ReconcileActivities,
 } from '../workflows/contracts/index.js';
 import { getAgent, runningAgents } from './adapters/agent-process.js';
-import { copyArtefacts, dropWorktree, listRemoteBranches } from './adapters/git.js';
+import { copyArtefacts, dropMirrorRefs, dropWorktree, listRemoteBranches, mirrorOrchBranches } from './adapters/git.js';
 import { artefactDir, hostPaths, type ActivityDeps } from './deps.js';
 import { forgeFor } from './forge.js';
 import { killRecordedGroups } from './host/kill.js';
+import { removeTaskFiles } from './host/worktree.js';
 import { wakeDependentsOf } from './records.js';
 
 export type ReconcileHostReport = Awaited<ReturnType<HostActivities['reconcileHost']>>;
@@ -74,7 +75,33 @@ export async function reconcileHost(d: Deps): Promise<ReconcileHostReport> {
     if (!mirrors.length || !removed) await dropWorktree(path.join(paths.mirrors, '.none'), wt).catch(() => false);
     report.worktreesRemoved.push(e.name);
   }
+
+  // What else a task kept on this host: its private HOME, TMPDIR and prompts, and its mirror refs.
+  const keys = new Set<string>();
+  for (const dir of [path.dirname(paths.home('x')), path.dirname(paths.tmp('x')), path.dirname(path.dirname(paths.prompt('x', 'x', 1)))]) {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) keys.add(e.name);
+  }
+  for (const key of keys) if (await isOver(key)) await removeTaskFiles(d, key);
+  report.mirrorRefsRemoved = [];
+  for (const m of await readdir(paths.mirrors).catch(() => [] as string[])) {
+    const mirror = path.join(paths.mirrors, m);
+    for (const branch of await mirrorOrchBranches(mirror).catch(() => [])) {
+      if (!(await isOver(branch.slice(FEATURE_BRANCH_PREFIX.length)))) continue;
+      if ((await dropMirrorRefs(mirror, branch)).length) report.mirrorRefsRemoved.push(`${m}:${branch}`);
+    }
+  }
+  report.summary = describeHostSweep(report);
   return report;
+}
+
+/** A host sweep's findings in words; with the sandbox there should be nothing, and it says so. */
+export function describeHostSweep(r: Pick<ReconcileHostReport, 'worktreesRemoved' | 'agentGroupsKilled' | 'mirrorRefsRemoved'>): string {
+  const found = [
+    r.agentGroupsKilled ? `killed ${r.agentGroupsKilled} agent process group(s)` : '',
+    r.worktreesRemoved.length ? `removed the worktrees of ${r.worktreesRemoved.join(', ')}` : '',
+    r.mirrorRefsRemoved?.length ? `removed mirror refs ${r.mirrorRefsRemoved.join(', ')}` : '',
+  ].filter(Boolean);
+  return found.length ? found.join('; ') : 'nothing to kill or remove';
 }
 
 export async function reconcileBranches(d: Deps): Promise<ReconcileBranchesReport> {

@@ -67,7 +67,7 @@ export async function runB1(stack: Stack, o: BenchOptions): Promise<BenchResult>
         remote: p.remote,
         agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] },
         heartbeat: HEARTBEAT,
-        stages: [{ name: 'work' }],
+        stages: [{ name: 'work' }], sandbox: { writable: [p.stampDir] },
       }),
   });
   const orch: number[] = [];

@@ -195,7 +195,7 @@ export async function runB4(stack: Stack, o: BenchOptions): Promise<BenchResult>
     name: 'b4',
     api: false,
     pipeline: (p) =>
-      pipelineYaml({ remote: p.remote, agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] }, heartbeat: '30s', stages: [{ name: 'work' }] }),
+      pipelineYaml({ remote: p.remote, agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] }, heartbeat: '30s', stages: [{ name: 'work' }], sandbox: { writable: [p.stampDir] } }),
   });
 
   // The real API process, as `npm run api` runs it (LOG_LEVEL=info: one log line per delivery, to a file).

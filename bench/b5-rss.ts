@@ -1,6 +1,7 @@
 // B5 worker RSS with 100 concurrently running (sleeping) agents: one worker process, 100 tasks whose
 // first stage's agent sleeps; the worker's own VmRSS (not its agents') is sampled throughout.
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { isGroupAlive } from '../activities/adapters/process-tree.js';
@@ -68,9 +69,12 @@ export async function runB5(stack: Stack, o: BenchOptions): Promise<BenchResult>
   const env = await createOrchEnv(stack, {
     name: 'b5',
     pipeline: (p) =>
-      pipelineYaml({ remote: p.remote, agent: SLEEP_AGENT(p.stampDir), heartbeat: '30s', maxConcurrentAgents: Math.max(100, n + 10), stages: [{ name: 'work' }] }),
+      pipelineYaml({ remote: p.remote, agent: SLEEP_AGENT(p.stampDir), heartbeat: '30s', maxConcurrentAgents: Math.max(100, n + 10), stages: [{ name: 'work' }], sandbox: { writable: [p.stampDir] } }),
   });
   const worker = await env.spawnWorker('b5-host');
+  // The agents run in the sandbox where bwrap works (sandbox.mode auto): say which this run measured.
+  const sandbox = JSON.parse(readFileSync(path.join(env.dataDir, 'hosts', 'b5-host', 'sandbox.json'), 'utf8')) as { active: boolean; warning?: string };
+  const contained = sandbox.active ? 'sandboxed (bwrap)' : `unsandboxed (${sandbox.warning ?? 'no sandbox'})`;
   // Idle: the worker ready and polling, nothing to do.
   await sleep(3000);
   const idle = procStatusBytes(worker.pid, 'VmRSS');
@@ -140,7 +144,7 @@ export async function runB5(stack: Stack, o: BenchOptions): Promise<BenchResult>
     id: 'B5',
     title: 'worker RSS with 100 running agents',
     rows: [
-      [`worker VmRSS peak once all ${n} agents run`, mb(steadyPeak)],
+      [`worker VmRSS peak once all ${n} ${contained} agents run`, mb(steadyPeak)],
       ['worker VmRSS idle · peak while starting them · peak during the STOPs', `${fmtMiB(idle)} · ${fmtMiB(peak)} · ${fmtMiB(stopPeak)}`],
       [`agents' processes (guards + agents), not counted`, `${kids.length} processes, PSS ${fmtMiB(kidsPss)} (RSS sum ${fmtMiB(kidsRss)})`],
     ],
@@ -156,6 +160,7 @@ export async function runB5(stack: Stack, o: BenchOptions): Promise<BenchResult>
     details: [
       '| | value |',
       '|---|---|',
+      `| the agents | ${contained}: each run is its guard, \`env\`→\`bwrap\` outside and bwrap's init plus the agent inside its own PID namespace |`,
       `| worker VmRSS idle (ready, no tasks) | ${mb(idle)} |`,
       `| **worker VmRSS peak with all ${n} running** (${steady.length} samples over ${steadyMs / 1000} s; the target) | **${mb(steadyPeak)}** |`,
       `| worker VmRSS peak from the first start until then (${rssAll.length} samples) | ${mb(peak)}${peak > LIMIT_BYTES ? ' — above 400 MB while the tasks were being started' : ''} |`,

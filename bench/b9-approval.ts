@@ -25,6 +25,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
         agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] },
         heartbeat: '10s',
         stages: [{ name: 'ok', kind: 'approval' }, { name: 'work' }],
+        sandbox: { writable: [p.stampDir] },
       }),
   });
 

@@ -119,6 +119,8 @@ export function pipelineYaml(o: {
   maxConcurrentAgents?: number;
   attempts?: number;
   stages: { name: string; gate?: string; kind?: 'approval' }[];
+  /** The sandbox section; the agents of the benches write their stamps outside the worktree, so they name that dir writable. */
+  sandbox?: { mode?: 'auto' | 'bwrap' | 'none'; writable?: string[] };
 }): string {
   const stages = o.stages
     .map((s) =>
@@ -134,6 +136,7 @@ agent:
 timeouts: { stage: ${o.stage ?? '10m'}, heartbeat: ${o.heartbeat}, merge: 2m, deploy: 2m }
 attemptsPerStage: ${o.attempts ?? 1}
 maxConcurrentAgents: ${o.maxConcurrentAgents ?? 8}
+sandbox: ${JSON.stringify(o.sandbox ?? {})}
 repos:
   demo:
     remote: ${JSON.stringify(o.remote)}

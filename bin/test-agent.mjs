@@ -14,6 +14,9 @@
 //   ignore-sigterm[=<stage>]                    log and ignore SIGTERM
 //   grandchild[=<stage>]                        spawn a SIGTERM-ignoring grandchild in our
 //                                               process group (lives until SIGKILL, max 10 min)
+// and by `@agent-sh[=<stage>] <command line>` lines: the rest of the line runs as `sh -c` (output
+// into the agent's log, its exit status printed), in order, before any sleep or hang: what an
+// agent's shell tool would run.
 // Without a directive stopping it, the agent writes docs/tasks/<KEY>/<stage>.md, commits it
 // and exits 0.
 
@@ -126,6 +129,22 @@ function planFor(directives, stage) {
   return plan;
 }
 
+/** The `@agent-sh[=<stage>] <command line>` lines that apply to `stage`, in order. */
+function shellLines(prompt, stage) {
+  const lines = [];
+  for (const line of prompt.split(/\r?\n/)) {
+    const match = /(?:^|\s)@agent-sh(?:=(\S+))?\s+(.+)$/.exec(line);
+    if (match && (match[1] === undefined || match[1] === stage)) lines.push(match[2].trim());
+  }
+  return lines;
+}
+
+function runShell(command) {
+  say(`sh -c ${JSON.stringify(command)}`);
+  const result = spawnSync('sh', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit'] });
+  say(result.error ? `sh failed to start: ${result.error.message}` : `sh exited ${result.status ?? result.signal}`);
+}
+
 function processGroupId() {
   try {
     const stat = readFileSync('/proc/self/stat', 'utf8');
@@ -214,6 +233,7 @@ async function main() {
     say('ignoring SIGTERM');
   }
   if (plan.grandchild) spawnGrandchild();
+  for (const command of shellLines(inputs.prompt, inputs.stage)) runShell(command);
   if (plan.sleepSeconds > 0) {
     say(`sleeping ${plan.sleepSeconds}s`);
     await sleep(plan.sleepSeconds * 1000);

@@ -9,7 +9,7 @@ import { exitOnStartupError } from './startup-error.js';
 async function main() {
   const rt = await loadRuntime();
   const log = createLogger('orch-worker', rt.config.logLevel);
-  const orch = await createOrch(processOrchOptions(rt, (line) => log.info(line)));
+  const orch = await createOrch(processOrchOptions(rt, (line) => log.info(line), (line) => log.warn(line)));
   // Before the first native connection (the SDK's rule); after the database and Temporal checks
   // of createOrch, so such a problem is reported as such even when the metrics address is taken.
   const metricsAddress = rt.config.workerMetricsAddress;

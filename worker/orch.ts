@@ -44,6 +44,8 @@ export interface OrchOptions {
   };
   /** The workers' start-up recovery lines (agent groups killed, worktrees swept). */
   log?: (line: string) => void;
+  /** The workers' start-up warnings (agents run unsandboxed); `log` when not given. */
+  warn?: (line: string) => void;
 }
 
 export interface ApiOptions {
@@ -74,7 +76,7 @@ export async function createOrch(o: OrchOptions) {
   let server: Server | undefined;
 
   /** Starts this host's workers (shared queue and host queue), polling until shutdown() or close(). */
-  async function startWorkers(hostId: string, log = o.log): Promise<RunningWorkers> {
+  async function startWorkers(hostId: string, log = o.log, warn = o.warn ?? log): Promise<RunningWorkers> {
     const own = o.temporal.nativeConnection ? undefined : await connectWorkerConnection(o.temporal.target, o.temporal.auth);
     try {
       const workers = await createOrchWorkers({
@@ -92,6 +94,7 @@ export async function createOrch(o: OrchOptions) {
         plane: o.plane,
         workflowBundle: o.workflowBundle ? { codePath: o.workflowBundle } : undefined,
         log,
+        warn,
       });
       const running = Object.assign(workers, { done: workers.run() });
       started.push({ workers: running, connection: own });
@@ -144,7 +147,7 @@ export async function createOrch(o: OrchOptions) {
 }
 
 /** An orch process's options (the worker's, the API's): from its environment and orch.yaml. */
-export function processOrchOptions(rt: Runtime, log?: (line: string) => void): OrchOptions {
+export function processOrchOptions(rt: Runtime, log?: (line: string) => void, warn?: (line: string) => void): OrchOptions {
   const { config } = rt;
   return {
     pipeline: rt.pipeline,
@@ -157,5 +160,6 @@ export function processOrchOptions(rt: Runtime, log?: (line: string) => void): O
     database: { url: rt.databaseUrl },
     temporal: { target: rt.temporal, auth: config.temporal },
     log,
+    warn,
   };
 }

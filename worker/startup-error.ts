@@ -1,10 +1,11 @@
 // A start-up failure of an orch process, as a person reads it: one line naming what is wrong, no
 // stack trace (unless LOG_LEVEL=debug and the error is not one of ours), exit status 1.
+import { SandboxUnavailableError } from '../activities/adapters/bwrap.js';
 import { ConfigError } from './config/config-error.js';
 import { PipelineConfigError } from './config/pipeline-errors.js';
 import { TemporalUnreachableError } from './temporal/connection.js';
 
-const KNOWN = [ConfigError, PipelineConfigError, TemporalUnreachableError];
+const KNOWN = [ConfigError, PipelineConfigError, TemporalUnreachableError, SandboxUnavailableError];
 
 /** Prints a start-up failure as one readable message and exits non-zero. */
 export function exitOnStartupError(what: string) {

@@ -1,14 +1,18 @@
 // Builds one orch worker process: the shared-queue worker (workflows + shared activities) and the
 // host worker (activities bound to this host's own task queue: worktrees and agent processes).
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, killRecordedGroups, reconcileHost } from '../activities/index.js';
+import { createSandbox } from '../activities/adapters/bwrap.js';
+import type { Sandbox } from '../activities/adapters/sandbox.js';
 import type { ActivityDeps } from '../activities/deps.js';
 import type { Db } from '../db/client.js';
 import type { Records } from '../db/records.js';
 import { msToNumber } from '@temporalio/common/lib/time.js';
-import { hostTaskQueue, TASK_QUEUE, type PipelineConfig } from '../workflows/contracts/index.js';
+import { hostTaskQueue, SANDBOX_STATUS_FILE, TASK_QUEUE, type HostSandboxStatus, type PipelineConfig } from '../workflows/contracts/index.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -28,7 +32,11 @@ export interface OrchWorkerOptions {
   taskQueue?: string;
   killGraceMs?: number;
   plane?: ActivityDeps['plane'];
+  /** Contains agent runs and gates; created from `pipeline.sandbox` when not given. */
+  sandbox?: Sandbox;
   log?: (line: string) => void;
+  /** Start-up lines that need the operator's attention (an unsandboxed host); `log` when not given. */
+  warn?: (line: string) => void;
 }
 
 export interface OrchWorkers {
@@ -40,6 +48,9 @@ export interface OrchWorkers {
 
 export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorkers> {
   const heartbeatMs = msToNumber(o.pipeline.timeouts.heartbeat);
+  // mode bwrap without a working bwrap throws here: the worker does not start.
+  const sandbox = o.sandbox ?? createSandbox(o.pipeline.sandbox, { dataDir: o.dataDir });
+  await recordSandboxStatus(o, sandbox);
   const deps = {
     hostId: o.hostId,
     taskQueue: o.taskQueue ?? TASK_QUEUE,
@@ -53,15 +64,17 @@ export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorke
     heartbeatEveryMs: Math.max(200, Math.min(5000, Math.floor(heartbeatMs / 4))),
     killGraceMs: o.killGraceMs ?? 3000,
     plane: o.plane,
+    sandbox,
   };
 
   // Crash recovery: an earlier incarnation of this host may have left agent groups behind, and
   // tasks that ended without compensation (terminated) may have left worktrees.
+  // With the sandbox, nothing should be left: both say so when they find nothing.
   const killed = await killRecordedGroups(deps);
-  if (killed) o.log?.(`worker: killed ${killed} agent process group(s) left by an earlier run of host ${o.hostId}`);
+  o.log?.(`worker: ${killed ? `killed ${killed} agent process group(s)` : 'found no agent process group'} left by an earlier run of host ${o.hostId}`);
   const swept = await reconcileHost(deps).catch((err: Error) => ({ error: err.message }));
   if ('error' in swept) o.log?.(`worker: start-up reconcile failed: ${swept.error}`);
-  else if (swept.worktreesRemoved.length || swept.agentGroupsKilled) o.log?.(`worker: start-up reconcile: ${JSON.stringify(swept)}`);
+  else o.log?.(`worker: start-up reconcile: ${swept.summary}`);
 
   const activities = createActivities(deps);
   // Cancellation reaches an activity only with a heartbeat response: keep the throttle short.
@@ -100,3 +113,17 @@ export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorke
     },
   };
 }
+
+/** Says how runs are contained on this host: logged at start-up, and kept for /healthz, `orch queue` and task details. */
+async function recordSandboxStatus(o: OrchWorkerOptions, sandbox: Sandbox): Promise<void> {
+  const { status } = sandbox;
+  const line = status.active
+    ? `worker: agents and gates run in a bwrap sandbox (network: ${status.network ?? 'host'})${status.warning ? `; ${status.warning}` : ''}`
+    : `worker: WARNING: ${status.warning ?? 'agents and gates run unsandboxed'}`;
+  (status.active && !status.warning ? o.log : (o.warn ?? o.log))?.(line);
+  const record: HostSandboxStatus = { host: o.hostId, ...status, at: new Date().toISOString() };
+  const dir = path.join(o.dataDir, 'hosts', o.hostId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, SANDBOX_STATUS_FILE), `${JSON.stringify(record, null, 2)}\n`);
+}
+

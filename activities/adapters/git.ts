@@ -1,15 +1,18 @@
-// Git operations for orch: a per-host mirror of each remote, one worktree per task, commits,
-// plain pushes and branch clean-up. Plain async functions; the Temporal activities that use
-// them live in activities/host and activities/forge.ts.
+// Git operations for orch: a per-host mirror of each remote, one clone per task (its "worktree"),
+// commits, plain pushes and branch clean-up. Plain async functions; the Temporal activities that
+// use them live in activities/host and activities/forge.ts.
 //
 // Rules this module keeps:
-// - every git call goes through `git()` below: an argv array, never a shell string;
+// - every git call goes through `git()` below: an argv array, never a shell string, with hooks
+//   and fsmonitor off (an agent can write its clone's .git; nothing there runs as orch);
 // - nothing is ever force-pushed: no `--force`, no `+refspec`, no `--force-with-lease`;
-// - orch only deletes remote branches it owns (`orch/…`), never the default or a protected one.
+// - orch only deletes remote branches it owns (`orch/…`), never the default or a protected one;
+// - a task's clone borrows the mirror's objects (alternates) but has its own refs and config and
+//   no remote: the agent commits there, and cannot touch the mirror, other tasks or the remote.
 
 import { execa } from 'execa';
 import { createHash, randomUUID } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -30,6 +33,14 @@ const GIT_ENV: Readonly<Record<string, string>> = {
   GIT_TERMINAL_PROMPT: '0',
   // Stable, English messages: push results are parsed.
   LC_ALL: 'C',
+  // Command-line level config, above anything in a repository: no hook and no fsmonitor command an
+  // agent planted in its clone runs as orch. git clears these for a local remote's receive-pack,
+  // so the remote's own hooks still run.
+  GIT_CONFIG_COUNT: '2',
+  GIT_CONFIG_KEY_0: 'core.hooksPath',
+  GIT_CONFIG_VALUE_0: '/dev/null',
+  GIT_CONFIG_KEY_1: 'core.fsmonitor',
+  GIT_CONFIG_VALUE_1: 'false',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +267,7 @@ async function createMirror(dir: string, url: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worktrees
+// Task clones (the task's "worktree")
 
 export interface EnsureWorktreeInput {
   cacheDir: string;
@@ -266,7 +277,7 @@ export interface EnsureWorktreeInput {
   branch: string;
   worktreePath: string;
   /**
-   * Start from the remote's state: a reused worktree is reset to `origin/<branch>` (or the default
+   * Start from the remote's state: a reused clone is reset to `origin/<branch>` (or the default
    * branch) and cleaned, dropping what an earlier, unfinished attempt left in it.
    */
   fresh?: boolean;
@@ -278,15 +289,32 @@ export interface WorktreeInfo {
   head: string;
   /** `feature` when the remote already had the branch (the task ran elsewhere before). */
   fromBranch: 'feature' | 'default';
-  /** True when an existing worktree on `branch` was kept. */
+  /** True when an existing clone on `branch` was kept. */
   reused: boolean;
 }
 
 /**
- * Idempotently provides a worktree on `branch` at `worktreePath`. An existing valid worktree on
- * that branch is reused (fast-forwarded when the remote branch moved ahead and it is clean).
- * Otherwise it is (re)created from `origin/<branch>` when the remote has the branch, else from
- * `origin/<defaultBranch>`. Stale registrations and stale local branches are pruned / reset.
+ * The config of every task clone, rewritten by orch before it uses the clone: no remote (orch
+ * pushes to the remote's URL itself, so the agent never learns it), no include, hook or filter of
+ * the agent's, and an identity so agents can commit with a private HOME.
+ */
+const CLONE_CONFIG = `[core]
+\trepositoryformatversion = 0
+\tfilemode = true
+\tbare = false
+\tlogallrefupdates = true
+[user]
+\tname = orch agent
+\temail = agent@orch.invalid
+`;
+
+/**
+ * Idempotently provides the task's clone on `branch` at `worktreePath`: a repository of its own
+ * whose objects are borrowed from the host's mirror (read-only inside the sandbox) and whose refs
+ * are only `<branch>` and the remote's default and feature branch (`refs/remotes/origin/…`). An
+ * existing clone on that branch is reused (fast-forwarded when the remote branch moved ahead and
+ * it is clean); otherwise it is (re)created from `origin/<branch>` when the remote has the branch,
+ * else from `origin/<defaultBranch>`.
  */
 export async function ensureWorktree(input: EnsureWorktreeInput): Promise<WorktreeInfo> {
   const { cacheDir, remote, defaultBranch, branch } = input;
@@ -298,44 +326,97 @@ export async function ensureWorktree(input: EnsureWorktreeInput): Promise<Worktr
 
   return withRepoLock(mirror, async () => {
     const featureRef = `refs/remotes/origin/${branch}`;
+    const defaultRef = `refs/remotes/origin/${defaultBranch}`;
     const hasFeature = await refExists(mirror, featureRef);
     const fromBranch = hasFeature ? 'feature' : 'default';
-
-    const existing = await inspectWorktree(wt, mirror);
-    if (existing?.branch === branch && input.fresh) {
-      const start = hasFeature ? featureRef : `refs/remotes/origin/${defaultBranch}`;
-      await git(['reset', '--quiet', '--hard', start], { cwd: wt });
-      await git(['clean', '-ffdxq'], { cwd: wt });
-      return { path: wt, head: await revParse(wt, 'HEAD'), fromBranch, reused: true };
+    const start = hasFeature ? featureRef : defaultRef;
+    if (!hasFeature && !(await refExists(mirror, start))) {
+      throw new WorktreeError(`the remote has no branch ${defaultBranch} to start ${branch} from`);
     }
+
+    const existing = await inspectClone(wt, mirror);
     if (existing?.branch === branch) {
+      await copyRemoteRefs(mirror, wt, [defaultRef, featureRef]);
+      if (input.fresh) {
+        await git(['reset', '--quiet', '--hard', start], { cwd: wt });
+        await git(['clean', '-ffdxq'], { cwd: wt });
+        return { path: wt, head: await revParse(wt, 'HEAD'), fromBranch, reused: true };
+      }
       const head = hasFeature ? await fastForwardIfBehind(wt, existing.head, featureRef) : existing.head;
       return { path: wt, head, fromBranch, reused: true };
     }
 
-    // Whatever is there (wrong branch, broken checkout, leftover directory) is replaced.
-    if (await pathExists(wt)) {
-      await git(['worktree', 'remove', '--force', wt], { cwd: mirror, okExitCodes: [0, 128] });
-      await rm(wt, { recursive: true, force: true });
-    }
-    await git(['worktree', 'prune'], { cwd: mirror });
-
-    const holder = (await listWorktrees(mirror)).find((w) => w.branch === branch);
-    if (holder) {
-      throw new WorktreeError(
-        `branch ${branch} is already checked out in another worktree (${holder.path}); remove that worktree first`,
-      );
-    }
-
-    const start = hasFeature ? featureRef : `refs/remotes/origin/${defaultBranch}`;
-    if (!hasFeature && !(await refExists(mirror, start))) {
-      throw new WorktreeError(`the remote has no branch ${defaultBranch} to start ${branch} from`);
-    }
+    // Whatever is there (wrong branch, broken clone, a worktree of the mirror from an older orch,
+    // a leftover directory) is replaced.
+    if (await pathExists(wt)) await dropWorktreeLocked(mirror, wt);
     await mkdir(path.dirname(wt), { recursive: true });
-    // -B resets a stale local branch of that name; --no-track keeps pushes explicit.
-    await git(['worktree', 'add', '--quiet', '--no-track', '-B', branch, wt, start], { cwd: mirror });
+    // No template: no sample hooks, nothing but what git needs.
+    await git(['init', '--quiet', '--template=', wt]);
+    const secured = await secureClone(wt, mirror);
+    if (!secured.ok) throw new WorktreeError(`cannot set up the clone at ${wt}: ${secured.reason}`);
+    await copyRemoteRefs(mirror, wt, [defaultRef, featureRef]);
+    // --no-track keeps pushes explicit (and the clone has no remote to track anyway).
+    await git(['checkout', '--quiet', '--no-track', '-B', branch, start], { cwd: wt });
     return { path: wt, head: await revParse(wt, 'HEAD'), fromBranch, reused: false };
   });
+}
+
+/**
+ * Makes the clone at `wt` orch's again, whatever ran in it: its config, the mirror it borrows
+ * objects from and an empty hooks directory are rewritten, and what could make git read another
+ * repository (`commondir`, `config.worktree`) is removed. Refuses (`ok: false`) a `.git` that is not
+ * a plain directory or holds a symbolic link anywhere: git would write through it as orch. Call it
+ * before any git command of orch's in a clone an agent or a gate has run in.
+ */
+export async function secureClone(wt: string, mirror: string): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const gitDir = path.join(path.resolve(wt), '.git');
+  const top = await lstatOrNull(gitDir);
+  if (!top?.isDirectory()) return { ok: false, reason: `${gitDir} is not a directory` };
+  const link = await findSymlink(gitDir);
+  if (link) return { ok: false, reason: `${link} is a symbolic link` };
+  const objects = path.join(gitDir, 'objects');
+  if (!(await lstatOrNull(objects))?.isDirectory()) return { ok: false, reason: `${objects} is not a directory` };
+  await mkdir(path.join(objects, 'info'), { recursive: true });
+  await rm(path.join(gitDir, 'hooks'), { recursive: true, force: true });
+  await mkdir(path.join(gitDir, 'hooks'));
+  for (const stray of ['commondir', 'config.worktree', 'gitdir']) await rm(path.join(gitDir, stray), { recursive: true, force: true });
+  await replaceFile(path.join(gitDir, 'config'), CLONE_CONFIG);
+  await replaceFile(path.join(objects, 'info', 'alternates'), `${path.join(path.resolve(mirror), 'objects')}\n`);
+  return { ok: true };
+}
+
+/** Unlinks, then creates: never writes through whatever stood at `file`. */
+async function replaceFile(file: string, content: string): Promise<void> {
+  await rm(file, { recursive: true, force: true });
+  await writeFile(file, content, { flag: 'wx' });
+}
+
+/** The first symbolic link under `dir` (depth first), or null. */
+async function findSymlink(dir: string): Promise<string | null> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isSymbolicLink()) return p;
+    if (entry.isDirectory()) {
+      const found = await findSymlink(p);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Sets the clone's copies of the mirror's `refs` (deleting those the mirror lacks). The objects are borrowed: nothing is copied. */
+async function copyRemoteRefs(mirror: string, wt: string, refs: readonly string[]): Promise<void> {
+  const { stdout } = await git(['for-each-ref', '--format=%(objectname) %(refname)', ...refs], { cwd: mirror });
+  const have = new Map(stdout.split('\n').filter(Boolean).map((l) => [l.slice(l.indexOf(' ') + 1), l.slice(0, l.indexOf(' '))]));
+  const cur = await git(['for-each-ref', '--format=%(refname)', ...refs], { cwd: wt });
+  const stale = cur.stdout.split('\n').filter((r) => r && !have.has(r));
+  const lines = [...[...have].map(([ref, sha]) => `update ${ref} ${sha}`), ...stale.map((ref) => `delete ${ref}`)];
+  if (lines.length) await gitWithInput(['update-ref', '--stdin'], `${lines.join('\n')}\n`, wt);
+}
+
+async function gitWithInput(args: readonly string[], input: string, cwd: string): Promise<void> {
+  const result = await execa('git', args, { cwd, env: GIT_ENV, reject: false, input });
+  if (result.exitCode !== 0) throw new GitError(args, result.exitCode ?? null, String(result.stderr ?? ''), cwd);
 }
 
 async function fastForwardIfBehind(wt: string, head: string, upstream: string): Promise<string> {
@@ -368,18 +449,16 @@ async function listWorktrees(mirror: string): Promise<WorktreeEntry[]> {
   return entries;
 }
 
-/** The branch and head of `wt` when it is a working worktree of `mirror`; null otherwise. */
-async function inspectWorktree(wt: string, mirror: string): Promise<{ branch: string | null; head: string } | null> {
+/** The branch and head of `wt` when it is a working clone borrowing from `mirror` (secured first); null otherwise. */
+async function inspectClone(wt: string, mirror: string): Promise<{ branch: string | null; head: string } | null> {
   if (!(await isDirectory(wt))) return null;
-  const probe = await git(
-    ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-common-dir'],
-    { cwd: wt, okExitCodes: [0, 128] },
-  );
+  if (!(await secureClone(wt, mirror)).ok) return null;
+  const probe = await git(['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-dir'], { cwd: wt, okExitCodes: [0, 128] });
   if (probe.exitCode !== 0) return null;
-  const [toplevel, commonDir] = probe.stdout.trim().split('\n');
-  if (!toplevel || !commonDir) return null;
+  const [toplevel, gitDir] = probe.stdout.trim().split('\n');
+  if (!toplevel || !gitDir) return null;
   if ((await canonical(toplevel)) !== (await canonical(wt))) return null;
-  if ((await canonical(commonDir)) !== (await canonical(mirror))) return null;
+  if ((await canonical(gitDir)) !== (await canonical(path.join(wt, '.git')))) return null;
   const head = await git(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: wt, okExitCodes: [0, 1] });
   if (head.exitCode !== 0) return null;
   const sym = await git(['symbolic-ref', '--quiet', 'HEAD'], { cwd: wt, okExitCodes: [0, 1] });
@@ -390,7 +469,7 @@ async function inspectWorktree(wt: string, mirror: string): Promise<{ branch: st
   };
 }
 
-/** Adds a worktree with a detached HEAD at `startRef` (for throwaway work such as merges). */
+/** Adds a worktree of the mirror with a detached HEAD at `startRef` (orch's own throwaway work, such as merges). */
 export async function addDetachedWorktree(mirror: string, wt: string, startRef: string): Promise<void> {
   assertNotMirror(path.resolve(wt), mirror);
   await mkdir(path.dirname(wt), { recursive: true });
@@ -399,27 +478,15 @@ export async function addDetachedWorktree(mirror: string, wt: string, startRef: 
   );
 }
 
-/** Removes the worktree at `wt` from `mirror` (registration and directory); true when anything was there. */
+/**
+ * Removes the clone (or mirror worktree) at `wt`: its directory, and its registration in `mirror`
+ * when it is a worktree of it. True when anything was there.
+ */
 export async function dropWorktree(mirror: string, wt: string): Promise<boolean> {
   const target = path.resolve(wt);
   assertNotMirror(target, mirror);
   let removed = false;
-  if (await isDirectory(mirror)) {
-    await withRepoLock(mirror, async () => {
-      const wanted = await canonical(target);
-      const entries = await listWorktrees(mirror);
-      const registered = await someAsync(entries, async (e) => (await canonical(e.path)) === wanted);
-      if (registered) {
-        await git(['worktree', 'remove', '--force', target], { cwd: mirror, okExitCodes: [0, 128] });
-        removed = true;
-      }
-      if (await pathExists(target)) {
-        await rm(target, { recursive: true, force: true });
-        removed = true;
-      }
-      await git(['worktree', 'prune'], { cwd: mirror });
-    });
-  }
+  if (await isDirectory(mirror)) removed = await withRepoLock(mirror, () => dropWorktreeLocked(mirror, target));
   if (await pathExists(target)) {
     await rm(target, { recursive: true, force: true });
     removed = true;
@@ -427,13 +494,68 @@ export async function dropWorktree(mirror: string, wt: string): Promise<boolean>
   return removed;
 }
 
-/** `git worktree remove --force` + prune; an absent worktree is success. Also removes a leftover directory. */
+/** dropWorktree's body, for callers that hold the mirror's lock. */
+async function dropWorktreeLocked(mirror: string, target: string): Promise<boolean> {
+  let removed = false;
+  const wanted = await canonical(target);
+  const entries = await listWorktrees(mirror);
+  const registered = await someAsync(entries, async (e) => (await canonical(e.path)) === wanted);
+  if (registered) {
+    await git(['worktree', 'remove', '--force', target], { cwd: mirror, okExitCodes: [0, 128] });
+    removed = true;
+  }
+  if (await pathExists(target)) {
+    // fs.rm never follows a symbolic link an agent left: it removes the link.
+    await rm(target, { recursive: true, force: true });
+    removed = true;
+  }
+  await git(['worktree', 'prune'], { cwd: mirror });
+  return removed;
+}
+
+/**
+ * Removes the task's clone and, with `branch`, every ref the host's mirror keeps of it (a local
+ * branch an older orch made, the remote-tracking one): after a task, the host keeps nothing of it
+ * but artefacts and logs. An absent clone is success; so is a leftover directory, which is removed.
+ */
 export async function removeWorktree(
   cacheDir: string,
   remote: string,
   worktreePath: string,
+  branch?: string,
 ): Promise<{ removed: boolean }> {
-  return { removed: await dropWorktree(mirrorPath(cacheDir, remote), worktreePath) };
+  const mirror = mirrorPath(cacheDir, remote);
+  const removed = await dropWorktree(mirror, worktreePath);
+  if (branch !== undefined) await dropMirrorRefs(mirror, branch);
+  return { removed };
+}
+
+/** Deletes `refs/heads/<branch>` and `refs/remotes/origin/<branch>` from `mirror` (orch's branches only); returns those deleted. */
+export async function dropMirrorRefs(mirror: string, branch: string): Promise<string[]> {
+  if (!branch.startsWith(ORCH_BRANCH_PREFIX) || branch.length === ORCH_BRANCH_PREFIX.length) {
+    throw new BranchProtectedError(branch, 'not-orch-branch');
+  }
+  await assertBranchName(branch);
+  if (!(await isDirectory(mirror))) return [];
+  return withRepoLock(mirror, async () => {
+    const wanted = [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`];
+    const { stdout } = await git(['for-each-ref', '--format=%(refname)', ...wanted], { cwd: mirror });
+    const present = stdout.split('\n').filter((r) => wanted.includes(r));
+    if (present.length) await gitWithInput(['update-ref', '--stdin'], present.map((r) => `delete ${r}\n`).join(''), mirror);
+    return present;
+  });
+}
+
+/** The `orch/…` branches `mirror` keeps refs of (local or remote-tracking), sorted. */
+export async function mirrorOrchBranches(mirror: string): Promise<string[]> {
+  if (!(await isDirectory(mirror))) return [];
+  const prefixes = [`refs/heads/${ORCH_BRANCH_PREFIX}`, `refs/remotes/origin/${ORCH_BRANCH_PREFIX}`];
+  const { stdout } = await git(['for-each-ref', '--format=%(refname)', ...prefixes], { cwd: mirror });
+  const names = stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((r) => (r.startsWith('refs/heads/') ? r.slice('refs/heads/'.length) : r.slice('refs/remotes/origin/'.length)));
+  return [...new Set(names)].sort();
 }
 
 function assertNotMirror(wt: string, mirror: string): void {
@@ -457,18 +579,24 @@ export async function commitAll(worktreePath: string, message: string): Promise<
 }
 
 /**
- * Pushes HEAD to `refs/heads/<branch>` on origin: a plain push, never forced. A no-op when the
- * remote already has that commit. A rejection throws `PushRejectedError`.
+ * Pushes HEAD to `refs/heads/<branch>` on `remote` (a URL or path; `origin` for a worktree of the
+ * mirror): a plain push, never forced. Task clones have no remote, so orch names it. A no-op when
+ * the remote already has that commit. A rejection throws `PushRejectedError`.
  */
-export async function pushBranch(worktreePath: string, branch: string): Promise<{ pushed: boolean; sha: string }> {
+export async function pushBranch(
+  worktreePath: string,
+  branch: string,
+  remote: string = 'origin',
+): Promise<{ pushed: boolean; sha: string }> {
   await assertBranchName(branch);
+  const target = remote === 'origin' ? remote : normaliseRemote(remote);
   const sha = await revParse(worktreePath, 'HEAD');
   const ref = `refs/heads/${branch}`;
-  if ((await lsRemoteHead(worktreePath, 'origin', branch)) === sha) return { pushed: false, sha };
+  if ((await lsRemoteHead(worktreePath, target, branch)) === sha) return { pushed: false, sha };
 
-  const mirror = await commonDir(worktreePath);
-  const res = await withRepoLock(mirror, () =>
-    git(['push', '--porcelain', 'origin', `HEAD:${ref}`], { cwd: worktreePath, okExitCodes: [0, 1] }),
+  const repo = await commonDir(worktreePath);
+  const res = await withRepoLock(repo, () =>
+    git(['push', '--porcelain', target, `HEAD:${ref}`], { cwd: worktreePath, okExitCodes: [0, 1] }),
   );
   const outcome = parsePushOutcome(res, ref);
   if (outcome.kind === 'rejected') throw new PushRejectedError(ref, outcome.reason, outcome.detail);
@@ -524,7 +652,13 @@ export async function copyArtefacts(worktreePath: string, relDir: string, destDi
   if (path.isAbsolute(relDir) || rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new TypeError(`artefact directory must be a subdirectory of the worktree: ${relDir}`);
   }
-  if (!(await isDirectory(source))) return [];
+  // Every step must be a real directory: a link an agent planted (docs -> another task's worktree)
+  // would have orch copy what the agent may not read.
+  let dir = root;
+  for (const part of rel.split(path.sep)) {
+    dir = path.join(dir, part);
+    if (!(await lstatOrNull(dir))?.isDirectory()) return [];
+  }
   const copied: string[] = [];
   await copyTree(source, path.resolve(destDir), '', copied);
   return copied.sort();
@@ -640,6 +774,15 @@ async function isDirectory(p: string): Promise<boolean> {
     return (await stat(p)).isDirectory();
   } catch (err) {
     if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+}
+
+async function lstatOrNull(p: string) {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
     throw err;
   }
 }

@@ -1,14 +1,9 @@
 // Where an agent run (or a gate) is contained. `Sandbox.wrap` turns the argv orch would run into the
 // argv that runs it inside the sandbox; `status` says plainly whether runs are contained at all.
-// The bwrap implementation lives in createSandbox (issue 12); NO_SANDBOX runs things as they are.
+// The bwrap implementation is createSandbox (./bwrap.ts); NO_SANDBOX runs things as they are.
+import type { SandboxStatus } from '../../workflows/contracts/index.js';
 
-export interface SandboxStatus {
-  /** true when runs are contained (bwrap found and working). */
-  active: boolean;
-  mode: 'bwrap' | 'none';
-  /** Why runs are not contained (mode none, or auto without a working bwrap); shown at start-up, /healthz, `orch queue`, task details. */
-  warning?: string;
-}
+export type { SandboxStatus } from '../../workflows/contracts/index.js';
 
 /** One run to contain. `cwd` is the task's worktree; `home` and `tmp` are private to the task on this host. */
 export interface SandboxRun {
@@ -29,7 +24,14 @@ export interface Sandbox {
   wrap(run: SandboxRun): { command: string; args: string[]; env: Record<string, string> };
 }
 
-export const NO_SANDBOX: Sandbox = {
-  status: { active: false, mode: 'none', warning: 'agents run unsandboxed (sandbox.mode: none)' },
-  wrap: ({ command, args, env }) => ({ command, args, env }),
-};
+/** Runs things as they are, saying why in `warning`. */
+export function unsandboxed(warning: string): Sandbox {
+  return {
+    status: { active: false, mode: 'none', warning },
+    wrap: ({ command, args, env }) => ({ command, args, env }),
+  };
+}
+
+export const NO_SANDBOX: Sandbox = unsandboxed(
+  'agents and gates run unsandboxed (sandbox.mode: none): they see the worker\'s files and every process of its user',
+);

@@ -1,5 +1,6 @@
-// The task's worktree on this host: prepared before every stage attempt, removed by compensation.
-import { access } from 'node:fs/promises';
+// The task's worktree on this host (a clone borrowing the mirror's objects): prepared before every
+// stage attempt, removed with everything else the task kept on the host when the task ends.
+import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
 import { copyArtefacts, ensureWorktree, remoteHead, removeWorktree } from '../adapters/git.js';
@@ -34,12 +35,28 @@ export function createWorktreeActivities(
       if (await exists(path.join(worktree, artefactDir(key)))) {
         kept = await copyArtefacts(worktree, artefactDir(key), paths.artefacts(key));
       }
-      const { removed } = await removeWorktree(paths.mirrors, r.remote, worktree);
+      const { removed } = await removeWorktree(paths.mirrors, r.remote, worktree, featureBranch(key));
+      const private_ = await removeTaskFiles(deps, key);
       return {
         step: 'remove-worktree',
         ok: true,
-        detail: `${removed ? 'removed' : 'absent'}: ${worktree}` + (kept.length ? `; kept ${kept.length} artefact(s) in ${paths.artefacts(key)}` : ''),
+        detail:
+          `${removed ? 'removed' : 'absent'}: ${worktree}` +
+          (kept.length ? `; kept ${kept.length} artefact(s) in ${paths.artefacts(key)}` : '') +
+          (private_ ? `; removed its ${private_}` : ''),
       };
     },
   };
+}
+
+/** The task's private HOME, TMPDIR and prompts on this host (kept across attempts, not after the task). */
+export async function removeTaskFiles(deps: Pick<ActivityDeps, 'dataDir' | 'hostId'>, key: string): Promise<string> {
+  const paths = hostPaths(deps);
+  const gone: string[] = [];
+  for (const [name, dir] of [['home', paths.home(key)], ['tmp', paths.tmp(key)], ['prompts', path.dirname(paths.prompt(key, 'x', 1))]] as const) {
+    if (!(await exists(dir))) continue;
+    await rm(dir, { recursive: true, force: true });
+    gone.push(name);
+  }
+  return gone.join(', ');
 }

@@ -207,13 +207,14 @@ describe('operator interface', () => {
     expect(live.a.heartbeatAgeMs).toBeLessThan(60_000);
     const host = `${env.id.slice(0, 12)}-a`;
     expect(live.a).toMatchObject({ host, taskQueue: `orch-host-${host}`, attempt: 1 });
-    // The pid is the agent's: the job row's, and the process group the agent reports in its log.
+    // The pid is the agent's: the job row's, and the guard's that leads the group writing this log
+    // (inside its sandbox the agent sees no host pids: its own PID namespace).
     const task = (await env.api('GET', '/api/tasks/LIVE-1')).body;
     const job = task.jobs.find((j: any) => j.stage === 'development' && j.status === 'running');
     expect(live.a.pid).toBe(job.pid);
     expect(() => process.kill(live.a.pid, 0)).not.toThrow();
     const log = await readFile(path.join(env.dataDir, 'logs', 'tasks', 'LIVE-1', 'development-1.log'), 'utf8');
-    expect(log).toContain(`pgid=${live.a.pid} `);
+    expect(log).toContain(`[agent-guard ${live.a.pid}] starting`);
     // The task lists: running, in development.
     expect(live.q.tasks.counts.byStatus.running).toBeGreaterThanOrEqual(1);
     expect(live.q.tasks.byStage.development).toContain('LIVE-1');

@@ -171,7 +171,7 @@ describe('the runbook (docs/runbook.md), run against a real Temporal dev server'
     expect(described.stdout).toContain('task-RUN-1');
     // The pending agent activity: stage and attempt in its id, host and pid in its last heartbeat.
     expect(described.stdout).toMatch(/ActivityId\s+agent-development-1-0/);
-    expect(described.stdout).toMatch(/LastHeartbeatDetails\s+\[\{"host":"[^"]+","pid":\d+\}\]/);
+    expect(described.stdout).toMatch(/LastHeartbeatDetails\s+\[\{"host":"[^"]+","pid":\d+[,}]/);
     expect(described.stdout).toContain('RUN-1: runbook RUN-1'); // the static summary
 
     const meta = await run('metadata', 'RUN-1');

@@ -213,6 +213,13 @@ describe('STOP', () => {
     const row = (await env.api('GET', '/api/tasks/TERM-1')).body.task;
     expect(row.status).toBe('cancelled');
     expect(row.key).toMatch(/^TERM-1#cancelled-/);
+    // Nothing of the task is left on the host: no mirror ref of its branch, no private HOME.
+    const onHost = report.hosts.find((h: any) => h.host === hostId());
+    expect(onHost.mirrorRefsRemoved).toEqual([expect.stringMatching(/:orch\/TERM-1$/)]);
+    expect(await exists(path.join(env.dataDir, 'hosts', hostId(), 'homes', 'TERM-1'))).toBe(false);
+    // A second sweep finds nothing, and says so.
+    const again = (await (await fetch(`${env.apiUrl}/api/reconcile`, { method: 'POST' })).json()) as any;
+    expect(again.hosts.find((h: any) => h.host === hostId())).toMatchObject({ agentGroupsKilled: 0, worktreesRemoved: [], mirrorRefsRemoved: [], summary: 'nothing to kill or remove' });
   });
 
   it('replays the histories it recorded (no non-determinism)', async () => {

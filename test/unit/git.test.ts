@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -12,9 +12,12 @@ import {
   ensureMirror,
   ensureWorktree,
   listRemoteBranches,
+  mirrorOrchBranches,
+  mirrorPath,
   pushBranch,
   remoteHead,
   removeWorktree,
+  secureClone,
 } from '../../activities/adapters/git.js';
 import {
   type BareRemote,
@@ -117,7 +120,7 @@ describe('ensureWorktree', () => {
     const a = await ensureWorktree(worktreeInput(hostA, 'T2'));
     await writeFile(path.join(a.path, 'feature.txt'), 'from host A\n');
     const sha = await commitAll(a.path, 'work on host A');
-    await pushBranch(a.path, 'orch/T2');
+    await pushBranch(a.path, 'orch/T2', remote.path);
 
     const b = await ensureWorktree(worktreeInput(hostB, 'T2'));
     expect(b).toMatchObject({ fromBranch: 'feature', head: sha, reused: false });
@@ -128,10 +131,10 @@ describe('ensureWorktree', () => {
   it('fast-forwards a reused clean worktree when another host pushed ahead', async () => {
     const a = await ensureWorktree(worktreeInput(hostA, 'T3'));
     await commitFile(a.path, 'one.txt', '1');
-    await pushBranch(a.path, 'orch/T3');
+    await pushBranch(a.path, 'orch/T3', remote.path);
     const b = await ensureWorktree(worktreeInput(hostB, 'T3'));
     const ahead = await commitFile(b.path, 'two.txt', '2');
-    await pushBranch(b.path, 'orch/T3');
+    await pushBranch(b.path, 'orch/T3', remote.path);
 
     const back = await ensureWorktree(worktreeInput(hostA, 'T3'));
     expect(back).toMatchObject({ reused: true, head: ahead, fromBranch: 'feature' });
@@ -181,22 +184,22 @@ describe('commitAll and pushBranch', () => {
     expect(sha).toMatch(/^[0-9a-f]{40}$/);
     expect(await gitIn(wt.path, 'log', '-1', '--format=%an <%ae>|%s')).toBe('orch <orch@orch.invalid>|add a');
 
-    expect(await pushBranch(wt.path, 'orch/P1')).toEqual({ pushed: true, sha });
+    expect(await pushBranch(wt.path, 'orch/P1', remote.path)).toEqual({ pushed: true, sha });
     expect(await remoteHead(remote.path, 'orch/P1')).toBe(sha);
-    expect(await pushBranch(wt.path, 'orch/P1')).toEqual({ pushed: false, sha });
+    expect(await pushBranch(wt.path, 'orch/P1', remote.path)).toEqual({ pushed: false, sha });
   });
 
   it('refuses a non-fast-forward push with a clear error and never forces', async () => {
     const a = await ensureWorktree(worktreeInput(hostA, 'P2'));
     await commitFile(a.path, 'base.txt', 'base');
-    await pushBranch(a.path, 'orch/P2');
+    await pushBranch(a.path, 'orch/P2', remote.path);
 
     const b = await ensureWorktree(worktreeInput(hostB, 'P2'));
     const theirs = await commitFile(b.path, 'b.txt', 'from B');
-    await pushBranch(b.path, 'orch/P2');
+    await pushBranch(b.path, 'orch/P2', remote.path);
 
     await commitFile(a.path, 'a.txt', 'from A');
-    const err = await pushBranch(a.path, 'orch/P2').catch((e: unknown) => e);
+    const err = await pushBranch(a.path, 'orch/P2', remote.path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PushRejectedError);
     expect((err as PushRejectedError).reason).toBe('non-fast-forward');
     expect((err as Error).message).toMatch(/rejected.*refs\/heads\/orch\/P2|refs\/heads\/orch\/P2.*rejected/);
@@ -209,7 +212,92 @@ describe('commitAll and pushBranch', () => {
   });
 });
 
+describe('task clones', () => {
+  it('borrow the mirror objects but own their refs: commits in a clone never reach the mirror or another clone', async () => {
+    const a = await ensureWorktree(worktreeInput(hostA, 'I1'));
+    const b = await ensureWorktree(worktreeInput(hostA, 'I2'));
+    const mirror = mirrorPath(hostA, remote.path);
+    expect((await readFile(path.join(a.path, '.git', 'objects', 'info', 'alternates'), 'utf8')).trim()).toBe(path.join(mirror, 'objects'));
+    // No remote: the agent cannot learn the remote's URL (it may carry a token) or push to it.
+    expect(await gitIn(a.path, 'remote')).toBe('');
+    expect(await gitIn(a.path, 'rev-parse', 'origin/main')).toBe(await branchSha(remote.path, 'main'));
+
+    const sha = await commitFile(a.path, 'mine.txt', 'a');
+    expect(await gitIn(a.path, 'cat-file', '-t', sha)).toBe('commit');
+    // The commit is the clone's own: neither the mirror nor the other clone has it or a ref to it.
+    expect((await tryGitIn(mirror, 'cat-file', '-e', sha)).exitCode).not.toBe(0);
+    expect((await tryGitIn(b.path, 'cat-file', '-e', sha)).exitCode).not.toBe(0);
+    expect(await gitIn(mirror, 'for-each-ref', '--format=%(refname)', 'refs/heads')).toBe('');
+    expect(await gitIn(b.path, 'for-each-ref', '--format=%(refname)')).not.toContain('I1');
+  });
+
+  it('are made orch\'s again before orch runs git there: planted hooks, config and commondir are gone', async () => {
+    const wt = await ensureWorktree(worktreeInput(hostA, 'H1'));
+    const mirror = mirrorPath(hostA, remote.path);
+    const marker = path.join(hostA, 'pwned');
+    const hook = `#!/bin/sh\ntouch ${marker}\n`;
+    for (const name of ['pre-push', 'post-checkout', 'pre-commit', 'post-commit', 'reference-transaction']) {
+      await writeFile(path.join(wt.path, '.git', 'hooks', name), hook);
+      await chmod(path.join(wt.path, '.git', 'hooks', name), 0o755);
+    }
+    // A hook the agent points core.hooksPath at, an fsmonitor command, and a redirect of the push.
+    await mkdir(path.join(wt.path, 'evil'), { recursive: true });
+    await writeFile(path.join(wt.path, 'evil', 'pre-push'), hook);
+    await chmod(path.join(wt.path, 'evil', 'pre-push'), 0o755);
+    await writeFile(
+      path.join(wt.path, '.git', 'config'),
+      `[core]\n\thooksPath = ${path.join(wt.path, 'evil')}\n\tfsmonitor = touch ${marker}\n[url "${hostB}/x.git"]\n\tinsteadOf = ${remote.path}\n`,
+    );
+    // Without securing, even orch's hardened git already ignores hooks and fsmonitor:
+    await writeFile(path.join(wt.path, 'x.txt'), 'x');
+    await commitAll(wt.path, 'unsecured');
+    expect(await exists(marker)).toBe(false);
+
+    await writeFile(path.join(wt.path, '.git', 'commondir'), hostB);
+    expect(await secureClone(wt.path, mirror)).toEqual({ ok: true });
+    expect(await exists(path.join(wt.path, '.git', 'commondir'))).toBe(false);
+    expect(await readdir(path.join(wt.path, '.git', 'hooks'))).toEqual([]);
+    expect(await readFile(path.join(wt.path, '.git', 'config'), 'utf8')).not.toContain('insteadOf');
+    await writeFile(path.join(wt.path, 'y.txt'), 'y');
+    const sha = await commitAll(wt.path, 'secured');
+    expect(await pushBranch(wt.path, 'orch/H1', remote.path)).toEqual({ pushed: true, sha });
+    expect(await remoteHead(remote.path, 'orch/H1')).toBe(sha);
+    expect(await exists(marker)).toBe(false);
+    // A reused clone is secured too.
+    await writeFile(path.join(wt.path, '.git', 'hooks', 'post-checkout'), hook);
+    await chmod(path.join(wt.path, '.git', 'hooks', 'post-checkout'), 0o755);
+    expect((await ensureWorktree({ ...worktreeInput(hostA, 'H1'), fresh: true })).reused).toBe(true);
+    expect(await exists(marker)).toBe(false);
+  });
+
+  it('refuse a .git holding a symbolic link (orch would write through it), and are replaced', async () => {
+    const wt = await ensureWorktree(worktreeInput(hostA, 'L1'));
+    const mirror = mirrorPath(hostA, remote.path);
+    const elsewhere = await mkTmpDir('orch-elsewhere-');
+    await rm(path.join(wt.path, '.git', 'logs'), { recursive: true, force: true });
+    await symlink(elsewhere, path.join(wt.path, '.git', 'logs'));
+    expect(await secureClone(wt.path, mirror)).toEqual({ ok: false, reason: `${path.join(wt.path, '.git', 'logs')} is a symbolic link` });
+    const again = await ensureWorktree({ ...worktreeInput(hostA, 'L1'), fresh: true });
+    expect(again.reused).toBe(false);
+    expect(await readdir(elsewhere)).toEqual([]);
+  });
+});
+
 describe('removeWorktree', () => {
+  it('leaves the mirror no ref of the task\'s branch', async () => {
+    const input = worktreeInput(hostA, 'M1');
+    const wt = await ensureWorktree(input);
+    await commitFile(wt.path, 'm.txt', 'm');
+    await pushBranch(wt.path, 'orch/M1', remote.path);
+    const mirror = await ensureMirror(hostA, remote.path);
+    // An older orch's mirrors also kept a local branch per task.
+    await gitIn(mirror, 'update-ref', 'refs/heads/orch/M1', 'refs/remotes/origin/orch/M1');
+    expect(await mirrorOrchBranches(mirror)).toEqual(['orch/M1']);
+    await removeWorktree(hostA, remote.path, wt.path, 'orch/M1');
+    expect(await mirrorOrchBranches(mirror)).toEqual([]);
+    expect(await gitIn(mirror, 'for-each-ref', '--format=%(refname)')).not.toContain('orch/M1');
+  });
+
   it('removes the worktree and is idempotent', async () => {
     const input = worktreeInput(hostA, 'R1');
     const wt = await ensureWorktree(input);
@@ -236,6 +324,18 @@ describe('removeWorktree', () => {
 });
 
 describe('copyArtefacts', () => {
+  it('copies nothing through a symbolic link on the way', async () => {
+    const wt = await ensureWorktree(worktreeInput(hostA, 'C2'));
+    const secret = await mkTmpDir('orch-secret-');
+    await writeFile(path.join(secret, 'token'), 'hunter2');
+    await mkdir(path.join(wt.path, 'docs'), { recursive: true });
+    await symlink(secret, path.join(wt.path, 'docs', 'tasks'));
+    const dest = path.join(hostA, 'artefacts', 'C2');
+    expect(await copyArtefacts(wt.path, 'docs/tasks/C2', dest)).toEqual([]);
+    expect(await copyArtefacts(wt.path, 'docs/tasks', dest)).toEqual([]);
+    expect(await exists(dest)).toBe(false);
+  });
+
   it('copies the directory tree, returns relative paths, and is empty when absent', async () => {
     const wt = await ensureWorktree(worktreeInput(hostA, 'C1'));
     const src = path.join(wt.path, 'docs/tasks/C1');

@@ -64,6 +64,17 @@ describe('test agent', () => {
     expect(readFileSync(join(repo, 'docs/tasks/T-1/plan.md'), 'utf8')).toContain('- attempt: 3');
   });
 
+  it('@agent-sh: runs each line of its stage with sh -c, in order, and carries on whatever it exits', async () => {
+    const repo = await scratch.repo();
+    const prompt = 'Task\n@agent-sh echo "one $ORCH_STAGE" && exit 3\n@agent-sh=review echo not-here\n@agent-sh=plan echo two > sh.txt\n';
+    const result = await runAgent(repo, prompt);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('one plan\n[test-agent] sh exited 3');
+    expect(result.stdout).not.toContain('not-here');
+    expect(readFileSync(join(repo, 'sh.txt'), 'utf8')).toBe('two\n');
+    expect(result.stdout.indexOf('one plan')).toBeLessThan(result.stdout.indexOf('sh -c "echo two > sh.txt"'));
+  });
+
   it('fail-stage: writes nothing and exits 1 in that stage only', async () => {
     const repo = await scratch.repo();
     const prompt = 'Task\n  - @agent fail-stage=review\n';

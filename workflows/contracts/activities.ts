@@ -134,7 +134,11 @@ export interface HostActivities {
   commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;
   killAgent(req: { key: string }): Promise<CompensationResult>;
   removeWorktree(req: { key: string; repo: string }): Promise<CompensationResult>;
-  reconcileHost(): Promise<{ host: string; worktreesRemoved: string[]; agentGroupsKilled: number }>;
+  /**
+   * `mirrorRefsRemoved`: `orch/<KEY>` refs the host's mirrors kept of tasks that are over; `summary`:
+   * what was found, in words ("nothing to kill or remove" when the sandbox left nothing behind).
+   */
+  reconcileHost(): Promise<{ host: string; worktreesRemoved: string[]; agentGroupsKilled: number; mirrorRefsRemoved?: string[]; summary?: string }>;
 }
 
 /**

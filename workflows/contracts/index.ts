@@ -7,5 +7,6 @@ export * from './plan.js';
 export * from './status.js';
 export * from './task.js';
 export * from './reconcile.js';
+export * from './sandbox.js';
 export * from './usage.js';
 export * from './usage-text.js';
