@@ -66,6 +66,8 @@ stages:
   - { kind: merge }
 `;
 
+const CANARIES = { GITEA_TOKEN: 'canary-gitea-9d1f', PLANE_API_KEY: 'canary-plane-2b7c', PLANE_WEBHOOK_SECRET: 'canary-hook-5e0a', ORCH_API_TOKEN: 'canary-api-7c3d', SOME_SECRET: 'canary-some-1a8e' };
+
 /** Processes whose command line holds `marker`. */
 function processesWith(marker: string): number[] {
   const pids: number[] = [];
@@ -86,6 +88,8 @@ describe.each(CLIS)('$name as the agent', (cli) => {
   beforeAll(async () => {
     process.env.ANTHROPIC_API_KEY = 'sk-ant-scripted';
     process.env.LOCAL_API_KEY = 'sk-scripted';
+    // Canaries in the worker's environment (the worker runs in this process).
+    Object.assign(process.env, CANARIES);
     model = await startScriptedModel();
     env = await createTestEnv(`agents-${cli.name}`, { pipeline: pipeline(cli, model.url) });
   });
@@ -207,5 +211,38 @@ describe.each(CLIS)('$name as the agent', (cli) => {
     const done = await env.waitForStatus(key, TERMINAL_STATUSES);
     expect(done.task.status).toBe('cancelled');
     await env.until('the long command to be gone', () => processesWith(marker).length === 0, 10_000);
+  });
+
+  it.runIf(cli.name === 'claude-code')('in its sandbox the CLI sees no canary secret, and a SIGKILL of it leaves none of its commands: retried, done', async () => {
+    const key = 'CLD-6';
+    const marker = `orch-marker-${randomUUID()}`;
+    const description = [
+      '@model run=env > seen-env.txt; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" > seen-environ.txt; ls -aR "$(dirname "$HOME")/../.." > seen-data-dir.txt 2>&1; true',
+      `@model first: run=setsid /usr/bin/python3 -c "import time; time.sleep(600)" ${marker} & sleep 0.2; /usr/bin/python3 -c "import time; time.sleep(600)"`,
+      '@model run=echo ok > result.txt',
+    ].join('\n');
+    await start(key, 'Look around', description);
+    await env.until('the own-session command', () => processesWith(marker).length > 0, 60_000);
+    // The CLI itself: its native binary, run for this task.
+    const cliPids = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!.endsWith('claude') && readFileSync(`/proc/${p}/environ`, 'utf8').includes(`ORCH_TASK_KEY=${key}`);
+      } catch {
+        return false;
+      }
+    });
+    expect(cliPids.length).toBeGreaterThan(0);
+    for (const pid of cliPids) process.kill(Number(pid), 'SIGKILL');
+    await env.until('the own-session command to be gone', () => processesWith(marker).length === 0, 10_000);
+    const done = await env.waitForStatus(key, TERMINAL_STATUSES);
+    expect(done.task.status, done.task.failureReason).toBe('done');
+    expect(done.jobs.map((j: any) => [j.attempt, j.status])).toEqual([[1, 'failed'], [2, 'done']]);
+    for (const file of ['seen-env.txt', 'seen-environ.txt', 'seen-data-dir.txt']) {
+      const seen = await gitIn(env.remote.path, 'show', `main:${file}`);
+      for (const value of Object.values(CANARIES)) expect(seen, file).not.toContain(value);
+    }
+    expect(await gitIn(env.remote.path, 'show', 'main:seen-env.txt')).toContain('ANTHROPIC_API_KEY=sk-ant-scripted');
+    // The data dir shows only this task's own paths (and the mirror's objects it borrows, read-only).
+    expect(await gitIn(env.remote.path, 'show', 'main:seen-data-dir.txt')).not.toMatch(/CLD-[1-5]\b|temporal|\.log\b/);
   });
 });
