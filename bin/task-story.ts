@@ -1,7 +1,9 @@
 // What `orch watch` prints: every fact a task response shows (stage entries, attempt starts and
-// ends, locks, merge, deploy, STOP, compensation, the end), each with an id so it prints once.
+// ends, approval waits and decisions, rework loops, locks, merge, deploy, STOP, compensation, the
+// end), each with an id so it prints once.
 import { isTerminal } from '../workflows/contracts/status.js';
 import type { StopInfo, TaskResponse } from './api-types.js';
+import { approvalEventText } from './approval-lines.js';
 
 export interface Fact {
   id: string;
@@ -71,6 +73,11 @@ export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
       case 'deploy-finished':
         sawStage('deploy', at);
         push({ id, at, rank: 2, text: d.ran === false ? '  no deploy configured' : `  deployed (exit ${d.exitCode})` });
+        break;
+      case 'approval-requested':
+      case 'approval-decided':
+      case 'rework':
+        push({ id, at, rank: e.type === 'approval-requested' ? 1 : 2, text: approvalEventText(key, e)! });
         break;
       case 'compensation':
         push({ id, at, rank: 3, text: `  compensation ${d.step}: ${d.ok ? 'ok' : 'FAILED'}${d.detail ? ` — ${d.detail}` : ''}` });

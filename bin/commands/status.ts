@@ -1,6 +1,7 @@
 // orch status KEY [--json]: status, stage, attempts, STOP and compensation.
 import type { Command } from 'commander';
 import { isTerminal } from '../../workflows/contracts/status.js';
+import { approvalLines } from '../approval-lines.js';
 import { ago, clock, duration, out, table } from '../format.js';
 import { attemptsOf, compensationOf, type Attempt } from '../task-attempts.js';
 import type { CommandContext } from './context.js';
@@ -28,6 +29,7 @@ export function addStatusCommand(program: Command, cx: CommandContext): void {
         out(`  ${task.repo}: ${task.title}`);
         out(`  workflow ${task.workflowId}${task.runId ? ` (run ${task.runId})` : ''}; started ${clock(task.createdAt)}, updated ${ago(task.updatedAt)}`);
         if (task.key !== key) out(`  record: ${task.key} (tombstoned after the STOP)`);
+        for (const line of approvalLines(key, t)) out(`  ${line}`);
         const attempts = attemptsOf(t);
         if (attempts.length) {
           out('  attempts:');
