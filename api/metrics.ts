@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { TASK_STATUSES } from '../workflows/contracts/index.js';
+import { createApprovalMetrics } from './metrics-approvals.js';
 import { createMetricsRecords, type EventRow } from './metrics-records.js';
 import { DELIVERY_OUTCOMES } from './plane/outcome.js';
 
@@ -155,6 +156,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
   };
   const stageLabel = capped(new Set());
   const stepLabel = capped(new Set());
+  const approvals = createApprovalMetrics(registry, stageLabel);
   const seconds = (from: Date | string | null | undefined, to: Date | string | null | undefined) => {
     if (!from || !to) return null;
     const s = (new Date(to).getTime() - new Date(from).getTime()) / 1000;
@@ -185,6 +187,9 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
         break;
       case 'host-lost':
         hostsLost.inc();
+        break;
+      case 'approval-decided':
+        approvals.decided(e);
         break;
       case 'compensation':
         compensation.inc({ step: stepLabel(String(e.detail?.step ?? '(none)')), ok: String(e.detail?.ok === true) });
