@@ -19,7 +19,7 @@ function osUser(): string {
     return userInfo().username;
   } catch {
     // No passwd entry for the uid (some containers).
-    return process.env.USER || process.env.LOGNAME || `uid ${process.getuid?.() ?? '?'}`;
+    return `uid ${process.getuid?.() ?? '?'}`;
   }
 }
 
