@@ -14,7 +14,7 @@ import type { WorkerProcess } from '../../worker/harness/instance.js';
 import { stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { branchSha } from '../support/git-fixtures.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, type PlaneActor } from '../support/plane.js';
+import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, startPlaneStandin, type PlaneActor, type PlaneStandin } from '../support/plane.js';
 
 const SECRET = 'approvals-plane-secret';
 const HOST = 'apr-a';
@@ -41,13 +41,21 @@ stages:
 describe('approval stages', () => {
   let env: TestEnv;
   let worker: WorkerProcess;
+  let plane: PlaneStandin;
+  /** The worker comments on Plane work items (a stand-in for Plane's API v1) as the bot user. */
+  let planeEnv: Record<string, string>;
 
   beforeAll(async () => {
+    plane = await startPlaneStandin({ apiKey: 'plane-key', workspaceSlug: 'acme' });
+    planeEnv = { PLANE_BASE_URL: plane.baseUrl, PLANE_API_KEY: 'plane-key', PLANE_WORKSPACE_SLUG: 'acme' };
     // The worker is a process of its own: the last test kills it while a task waits.
     env = await createTestEnv('approvals', { worker: false, pipeline: PIPELINE, plane: { webhookSecret: SECRET, botUserId: botActor.id } });
-    worker = await env.spawnWorker(HOST);
+    worker = await env.spawnWorker(HOST, planeEnv);
   });
-  afterAll(async () => env?.cleanup());
+  afterAll(async () => {
+    await env?.cleanup();
+    await plane?.close();
+  });
 
   const orch = (...args: string[]) => execa(process.execPath, ['--import', 'tsx', 'bin/orch.ts', ...args], { cwd: projectDir, env: env.processEnv(), reject: false });
   const temporal = (...args: string[]) =>
@@ -163,6 +171,13 @@ describe('approval stages', () => {
     });
 
     await waiting(key);
+    // orch asks on the work item, and says how to answer; that comment comes back as a webhook.
+    const ask = await env.until('the approval request on the work item', () => (plane.comments.get(issueId) ?? []).find((c) => c.comment_html.includes('waiting for approval')));
+    expect(ask.comment_html).toContain(`<code>${STAGE}</code>`);
+    expect(ask.comment_html).toContain('<code>/approve</code>');
+    expect(ask.comment_html).toContain(`<code>orch approve ${key}</code>`);
+    const echo = planeDelivery(planeCommentPayload({ issueId, commentId: ask.id, commentHtml: ask.comment_html, actor: botActor }), { secret: SECRET });
+    expect((await postPlaneWebhook(url, echo)).body).toMatchObject({ outcome: "ignored: orch's own comment" });
     const own = await postPlaneWebhook(url, comment('<p>/approve</p>', botActor));
     expect(own.body).toMatchObject({ outcome: "ignored: orch's own comment" });
     const chatter = await postPlaneWebhook(url, comment('<p>Nice analysis, will look later</p>'));
@@ -187,9 +202,11 @@ describe('approval stages', () => {
     const done = await env.waitForStatus(key, TERMINAL_STATUSES);
     expect(done.task.status, done.task.failureReason).toBe('done');
     expect(decisionsOf(done)).toEqual([expect.objectContaining({ by: 'alice', via: 'plane', comment: 'looks good' })]);
+    await env.until('the decision on the work item', () => (plane.comments.get(issueId) ?? []).some((c) => c.comment_html.includes('approved by alice: looks good')));
     const rows = await env.database.sql<{ outcome: string; http_status: number }[]>`select outcome, http_status from webhook_deliveries where work_item_id = ${issueId} order by id`;
     expect(rows.map((r) => r.outcome)).toEqual([
       expect.stringMatching(/^ignored: .* is not waiting for approval/),
+      "ignored: orch's own comment",
       "ignored: orch's own comment",
       'ignored: the comment is not an /approve or /reject command',
       'decided',
@@ -255,7 +272,7 @@ describe('approval stages', () => {
     await waiting(key);
     worker.kill('SIGKILL');
     await worker.exited;
-    worker = await env.spawnWorker(HOST);
+    worker = await env.spawnWorker(HOST, planeEnv);
 
     const input = JSON.stringify({ by: 'erin', comment: 'after the restart' });
     const approved = await temporal('workflow', 'update', 'execute', '--workflow-id', taskWorkflowId(key), '--name', 'approve', '--input', input);
