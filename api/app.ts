@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { Records } from '../db/records.js';
 import type { PipelineConfig } from '../workflows/contracts/index.js';
+import { createApprovalService } from './approvals.js';
 import { errorHandler, noSuchRoute, requireToken } from './http.js';
 import { createApiMetrics, type ApiMetrics } from './metrics.js';
 import { PLANE_WEBHOOK_DISABLED, type PlaneBridgeConfig } from './plane/config.js';
 import { createPlaneWebhookRouter } from './plane/route.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { healthRoutes } from './routes/health.js';
 import { logRoutes } from './routes/logs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -42,14 +44,16 @@ export function createApp(d: ApiDeps) {
   const app = express();
   app.disable('x-powered-by');
   const tasks = createTaskService(d);
+  const approvals = createApprovalService(d);
   const auth = requireToken(d.apiToken);
 
   app.use(healthRoutes(d));
   app.use(metricsRoutes({ metrics: d.metrics ?? createApiMetrics({ db: d.db, log: d.log }), auth }));
   app.use(taskRoutes({ tasks, auth }));
+  app.use(approvalRoutes({ approvals, auth }));
   app.use(reconcileRoutes({ ...d, auth }));
   // Plane signs its deliveries: no bearer token here (api/plane/route.ts).
-  app.use('/webhooks/plane', createPlaneWebhookRouter({ tasks, db: d.db, records: d.records, plane: d.plane ?? PLANE_WEBHOOK_DISABLED, log: d.log }));
+  app.use('/webhooks/plane', createPlaneWebhookRouter({ tasks, approvals, db: d.db, records: d.records, plane: d.plane ?? PLANE_WEBHOOK_DISABLED, log: d.log }));
   app.use(queueRoutes({ ...d, auth }));
   app.use(logRoutes({ ...d, auth }));
 

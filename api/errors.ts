@@ -30,5 +30,11 @@ export class TaskNotFoundError extends TaskServiceError {
 /** The task exists but is in no state to do what was asked (it already ended, or is not running). */
 export class TaskConflictError extends TaskServiceError {}
 
+/** Well-formed input that asks for something no task could take (a decision without `by`, a stage that does not exist). */
+export class UnprocessableInputError extends TaskServiceError {}
+
+/** The task's workflow did not answer in time (no worker polls its queue, or Temporal is slow). */
+export class WorkflowUnresponsiveError extends TaskServiceError {}
+
 /** The message of anything thrown. */
 export const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

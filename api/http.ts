@@ -1,7 +1,7 @@
 // The HTTP edges every route shares: the bearer token, and the one place errors become answers.
 import { timingSafeEqual } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { InvalidInputError, TaskConflictError, TaskNotFoundError, TaskServiceError, UnknownRepoError } from './errors.js';
+import { InvalidInputError, TaskConflictError, TaskNotFoundError, TaskServiceError, UnknownRepoError, UnprocessableInputError, WorkflowUnresponsiveError } from './errors.js';
 
 /** Bearer-token check; without a token (loopback only) every request passes. */
 export function requireToken(token: string | undefined): RequestHandler {
@@ -19,6 +19,8 @@ const STATUS_OF = new Map<abstract new (...args: never[]) => TaskServiceError, n
   [UnknownRepoError, 404],
   [TaskNotFoundError, 404],
   [TaskConflictError, 409],
+  [UnprocessableInputError, 422],
+  [WorkflowUnresponsiveError, 503],
 ]);
 
 /** The HTTP status of a task service refusal. */

@@ -44,6 +44,13 @@ export function createMetricsRecords(db: Db) {
     .where(earlierEvent('stop-requested'))
     .orderBy(desc(earlier.id))
     .limit(1);
+  // approval-decided: when its stage's wait began (the approval-requested before it).
+  const approvalRequestedAt = db
+    .select({ at: earlier.createdAt })
+    .from(earlier)
+    .where(and(earlierEvent('approval-requested'), eq(earlier.stage, e.stage)))
+    .orderBy(desc(earlier.id))
+    .limit(1);
   // cancelled: when the agent run that the STOP killed ended (its job row).
   const agentKilledAt = db
     .select({ at: max(j.endedAt) })
@@ -75,6 +82,7 @@ export function createMetricsRecords(db: Db) {
           stopRequestedAt: onlyFor(['cancelled'], stopRequestedAt) as SQL<string | null>,
           taskCancelRequestedAt: tasks.cancelRequestedAt,
           agentKilledAt: timestamp(onlyFor(['cancelled'], agentKilledAt)),
+          approvalRequestedAt: timestamp(onlyFor(['approval-decided'], approvalRequestedAt)),
         })
         .from(e)
         .innerJoin(tasks, eq(tasks.id, e.taskId))

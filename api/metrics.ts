@@ -24,6 +24,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Db } from '../db/client.js';
 import { TASK_STATUSES } from '../workflows/contracts/index.js';
 import { cappedLabel } from './metrics-labels.js';
+import { createApprovalMetrics } from './metrics-approvals.js';
 import { createMetricsRecords, type EventRow } from './metrics-records.js';
 import { createUsageMetrics } from './metrics-usage.js';
 import { DELIVERY_OUTCOMES } from './plane/outcome.js';
@@ -150,6 +151,7 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
 
   const stageLabel = cappedLabel();
   const stepLabel = cappedLabel();
+  const approvals = createApprovalMetrics(registry, stageLabel);
   const seconds = (from: Date | string | null | undefined, to: Date | string | null | undefined) => {
     if (!from || !to) return null;
     const s = (new Date(to).getTime() - new Date(from).getTime()) / 1000;
@@ -180,6 +182,9 @@ export function createApiMetrics(o: ApiMetricsOptions): ApiMetrics {
         break;
       case 'host-lost':
         hostsLost.inc();
+        break;
+      case 'approval-decided':
+        approvals.decided(e);
         break;
       case 'compensation':
         compensation.inc({ step: stepLabel(String(e.detail?.step ?? '(none)')), ok: String(e.detail?.ok === true) });

@@ -1,6 +1,6 @@
 // The one HTTP client of the CLI: base URL, bearer token, JSON in and out, and every failure mapped
 // to a CliError (the API's own `error` text and status, or "cannot reach").
-import type { QueueResponse, StartedTask, StartTaskRequest, StopSignalled, TaskResponse } from './api-types.js';
+import type { Decided, DecisionRequest, QueueResponse, StartedTask, StartTaskRequest, StopSignalled, TaskResponse } from './api-types.js';
 import { CliError, EXIT } from './cli-error.js';
 
 export interface ApiClientOptions {
@@ -70,6 +70,7 @@ export function createApiClient(o: ApiClientOptions) {
     startTask: (body: StartTaskRequest) => json<StartedTask>('POST', '/api/tasks', { body }),
     task: (key: string) => json<TaskResponse>('GET', taskRoute(key)),
     stopTask: (key: string, body: { reason?: string; requestedBy: string }) => json<StopSignalled>('POST', `${taskRoute(key)}/stop`, { body }),
+    decide: (key: string, kind: 'approve' | 'reject', body: DecisionRequest) => json<Decided>('POST', `${taskRoute(key)}/${kind}`, { body }),
     queue: () => json<QueueResponse>('GET', '/queue'),
     reconcile: () => json<unknown>('POST', '/api/reconcile', { body: {}, timeoutMs: RECONCILE_TIMEOUT_MS }),
     /** The SSE stream of a task's agent logs (no timeout: `follow` lasts until the task ends). */

@@ -1,7 +1,7 @@
 // The orch API's answers as the CLI reads them (api/ serves them; JSON, so dates are strings).
 import type { LockRequest } from '../workflows/contracts/lock.js';
 import type { TaskStatus } from '../workflows/contracts/status.js';
-import type { CompensationResult, StageAttempt, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
+import type { ApprovalRecord, CompensationResult, StageAttempt, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
 import type { AgentFailure, AgentProgress, Usage } from '../workflows/contracts/usage.js';
 
 export interface StartTaskRequest {
@@ -18,6 +18,17 @@ export interface StartedTask {
   runId: string;
   existing: boolean;
 }
+
+/** POST /api/tasks/:key/approve and /reject. */
+export interface DecisionRequest {
+  by: string;
+  comment?: string;
+  stage?: string;
+  via?: 'api' | 'cli';
+}
+
+/** The decision the workflow took. */
+export type Decided = ApprovalRecord & { key: string };
 
 export interface StopSignalled {
   key: string;
@@ -95,6 +106,9 @@ export interface TaskResponse {
   progress?: LiveProgress | null;
   jobs: JobRecord[];
   events: EventRecord[];
+  /** `approval` while the task waits for a person (its stage says which), since `waitingSince`. */
+  waitingFor?: 'approval' | null;
+  waitingSince?: string | null;
 }
 
 /** A recorded STOP: the `stop-requested` event's detail, or the workflow's pending STOP. */
@@ -124,6 +138,18 @@ export interface PendingActivity {
   lastFailure: string | null;
 }
 
+export interface AwaitingApproval {
+  key: string;
+  repo: string;
+  title: string;
+  stage: string;
+  since: string;
+  waitingMs: number;
+  timeout: string | null;
+  prompt: string | null;
+  stopRequested: boolean;
+}
+
 type LockParty = LockRequest & { since: string; taskKey: string | null };
 
 /** GET /queue (api/queue/snapshot.ts). */
@@ -133,6 +159,8 @@ export interface QueueResponse {
     counts: { total: number; byStatus: Record<TaskStatus, number>; byStage: Record<string, number> };
     byStatus: Record<TaskStatus, QueueTask[]>;
   };
+  /** Tasks waiting for a person's decision, oldest first. */
+  awaitingApproval: AwaitingApproval[];
   liveness: { key: string; ghost: boolean; workflowStatus: string | null; pendingActivities: PendingActivity[] }[];
   locks: { lockId: string; holder: LockParty | null; waiters: LockParty[]; error?: string }[];
   stop: {

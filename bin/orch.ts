@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { createApiClient } from './api-client.js';
 import { CliError, EXIT } from './cli-error.js';
+import { addApproveCommands } from './commands/approve.js';
 import type { CommandContext } from './commands/context.js';
 import { addLogsCommand } from './commands/logs.js';
 import { addQueueCommand } from './commands/queue.js';
@@ -35,7 +36,7 @@ const program = new Command()
   .showHelpAfterError()
   .addHelpText('after', '\nExit codes: 0 ok, 1 refused by the API or task failed, 2 task cancelled (watch), 3 API unreachable.');
 
-for (const add of [addStartCommand, addStatusCommand, addWatchCommand, addStopCommand, addQueueCommand, addLogsCommand, addReconcileCommand]) add(program, cx);
+for (const add of [addStartCommand, addStatusCommand, addWatchCommand, addStopCommand, addApproveCommands, addQueueCommand, addLogsCommand, addReconcileCommand]) add(program, cx);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,6 @@
-// A Plane `issue` delivery's payload as Plane's webhook task builds it, on a demo board: what
-// `bin/plane-send.ts` sends, and what the tests and benchmarks move work items with. The bytes and
-// the signature are workflows/contracts/plane-wire.ts's.
+// Plane `issue` and `issue_comment` delivery payloads as Plane's webhook task builds them, on a
+// demo board: what `bin/plane-send.ts` sends, and what the tests and benchmarks move work items
+// and comment with. The bytes and the signature are workflows/contracts/plane-wire.ts's.
 import { randomUUID } from 'node:crypto';
 import { pyFloat } from '../workflows/contracts/plane-wire.js';
 
@@ -114,6 +114,70 @@ export function planeIssuePayload(o: PlaneIssuePayloadOptions): Record<string, u
       field,
       new_value: field === null ? null : stateValue(o.state),
       old_value: field === null ? null : stateValue(o.oldState),
+      actor: { id: actor.id, first_name: actor.first_name ?? '', last_name: actor.last_name ?? '', email: actor.email ?? '', avatar: '', avatar_url: null, display_name: actor.display_name ?? '' },
+      old_identifier: null,
+      new_identifier: null,
+    },
+  };
+}
+
+export interface PlaneCommentPayloadOptions {
+  /** The work item commented on (`data.issue`). */
+  issueId: string;
+  /** The comment as Plane stores it, e.g. `<p>/approve</p>`. */
+  commentHtml: string;
+  action?: 'created' | 'updated' | 'deleted' | string;
+  commentId?: string;
+  projectId?: string;
+  workspaceId?: string;
+  webhookId?: string;
+  actor?: PlaneActor;
+  /** Replaces or adds `data` fields (e.g. to send a wrong shape). */
+  dataOverrides?: Record<string, unknown>;
+}
+
+/**
+ * An `issue_comment` delivery for a new comment, as Plane's webhook task builds it (model_activity
+ * → webhook_activity): `data` is the comment as the v1 API's IssueCommentSerializer renders it
+ * (no `comment_stripped`, no `comment_json`), `activity.field` is null and `activity.actor` the
+ * commenting user.
+ */
+export function planeCommentPayload(o: PlaneCommentPayloadOptions): Record<string, unknown> {
+  const projectId = o.projectId ?? DEMO_PROJECT_ID;
+  const workspaceId = o.workspaceId ?? DEMO_WORKSPACE_ID;
+  const actor = o.actor ?? humanActor;
+  const now = isoNow();
+  const data: Record<string, unknown> = {
+    id: o.commentId ?? randomUUID(),
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+    comment_html: o.commentHtml,
+    attachments: [],
+    access: 'INTERNAL',
+    external_source: null,
+    external_id: null,
+    edited_at: null,
+    created_by: actor.id,
+    updated_by: actor.id,
+    project: projectId,
+    workspace: workspaceId,
+    issue: o.issueId,
+    actor: actor.id,
+    parent: null,
+    description: randomUUID(),
+    ...o.dataOverrides,
+  };
+  return {
+    event: 'issue_comment',
+    action: o.action ?? 'created',
+    webhook_id: o.webhookId ?? 'c0000000-0000-4000-8000-0000000000e6',
+    workspace_id: workspaceId,
+    data,
+    activity: {
+      field: null,
+      new_value: null,
+      old_value: null,
       actor: { id: actor.id, first_name: actor.first_name ?? '', last_name: actor.last_name ?? '', email: actor.email ?? '', avatar: '', avatar_url: null, display_name: actor.display_name ?? '' },
       old_identifier: null,
       new_identifier: null,

@@ -1,11 +1,12 @@
 // What `orch watch` prints: every fact a task response shows (stage entries, attempt starts and
-// ends with what they spent, the running agent's progress, locks, merge, deploy, STOP,
-// compensation, the task's usage, the end), each with an id so it prints once.
+// ends with what they spent, the running agent's progress, approval waits and decisions, rework
+// loops, locks, merge, deploy, STOP, compensation, the task's usage, the end), each with an id so it prints once.
 import { isTerminal } from '../workflows/contracts/status.js';
 import type { Usage } from '../workflows/contracts/usage.js';
 import { usageText } from '../workflows/contracts/usage-text.js';
 import type { StopInfo, TaskResponse } from './api-types.js';
 import { progressLine } from './format.js';
+import { approvalEventText } from './approval-lines.js';
 
 export interface Fact {
   id: string;
@@ -92,6 +93,11 @@ export function factsOf(key: string, t: TaskResponse, now: number): Fact[] {
       case 'deploy-finished':
         sawStage('deploy', at);
         push({ id, at, rank: 2, text: d.ran === false ? '  no deploy configured' : `  deployed (exit ${d.exitCode})` });
+        break;
+      case 'approval-requested':
+      case 'approval-decided':
+      case 'rework':
+        push({ id, at, rank: e.type === 'approval-requested' ? 1 : 2, text: approvalEventText(key, e)! });
         break;
       case 'compensation':
         push({ id, at, rank: 3, text: `  compensation ${d.step}: ${d.ok ? 'ok' : 'FAILED'}${d.detail ? ` — ${d.detail}` : ''}` });

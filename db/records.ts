@@ -69,6 +69,12 @@ export function createRecords(db: Db) {
     findByKey,
     requireTask,
 
+    /** The live task of a Plane work item (a cancelled one's id is tombstoned with its key). */
+    async taskByPlaneIssueId(planeIssueId: string): Promise<Task | undefined> {
+      const [row] = await db.select().from(tasks).where(eq(tasks.planeIssueId, planeIssueId)).limit(1);
+      return row;
+    },
+
     /** Creates the task row, or adopts it for this run (a retried activity, or a row the API pre-created). */
     async upsertTask(input: TaskInput & { workflowId: string; runId: string }): Promise<Task> {
       const values = {

@@ -1,9 +1,11 @@
-// Acting on a claimed delivery: start or stop the task through the task service. Starting a
-// workflow or sending a signal is the whole job: Temporal makes it durable. What the service
-// refuses (the task already ended, is being stopped, is unknown) is answered `ignored`.
+// Acting on a claimed delivery: start or stop the task through the task service, or decide its
+// approval stage through the approval service. Starting a workflow, sending a signal or an update
+// is the whole job: Temporal makes it durable. What the services refuse (the task already ended,
+// is being stopped, is unknown, is not waiting for approval) is answered `ignored`.
 import type { Records } from '../../db/records.js';
-import type { StopRequest } from '../../workflows/contracts/index.js';
-import { TaskConflictError, TaskNotFoundError, TaskServiceError } from '../errors.js';
+import type { ApprovalDecision, StopRequest } from '../../workflows/contracts/index.js';
+import type { ApprovalService, DecisionKind } from '../approvals.js';
+import { TaskConflictError, TaskNotFoundError, TaskServiceError, WorkflowUnresponsiveError } from '../errors.js';
 import { firstIssue, startTaskSchema } from '../task-input.js';
 import type { TaskService } from '../task-service.js';
 import type { PlaneBridgeConfig } from './config.js';
@@ -19,7 +21,8 @@ export interface Acted {
 
 export interface PlaneActionDeps {
   tasks: Pick<TaskService, 'start' | 'stop'>;
-  records: Pick<Records, 'taskByKey'>;
+  approvals: Pick<ApprovalService, 'decide'>;
+  records: Pick<Records, 'taskByKey' | 'taskByPlaneIssueId'>;
   plane: Pick<PlaneBridgeConfig, 'startState'>;
 }
 
@@ -59,6 +62,22 @@ export function createPlaneActions(d: PlaneActionDeps) {
         return { outcome: 'stop-signalled', status: 202, body: { ...stopped }, detail: `stop signalled to ${stopped.workflowId} by ${req.requestedBy}` };
       } catch (err) {
         if (err instanceof TaskNotFoundError || err instanceof TaskConflictError) return ignored(key, err.message);
+        throw err;
+      }
+    },
+
+    /** The key of the work item's live task, or null when it has none. */
+    async taskKeyOf(workItemId: string): Promise<string | null> {
+      return (await d.records.taskByPlaneIssueId(workItemId))?.key ?? null;
+    },
+
+    async decide(key: string, kind: DecisionKind, req: ApprovalDecision & { via: string }): Promise<Acted> {
+      try {
+        const r = await d.approvals.decide(key, kind, req);
+        return { outcome: 'decided', status: 200, body: { outcome: 'decided', ...r }, detail: `${r.stage} ${r.decision} by ${r.by} (plane comment)` };
+      } catch (err) {
+        // The validator's refusals (not waiting, already decided, no comment on a rejection) and a finished task.
+        if (err instanceof TaskServiceError && !(err instanceof WorkflowUnresponsiveError)) return ignored(key, err.message, { refusal: err.details.refusal ?? null });
         throw err;
       }
     },

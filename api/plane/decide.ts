@@ -9,11 +9,16 @@
 //   Only these exact names act: a board without them starts and stops nothing (fail closed).
 //   The work item's project must be mapped in ORCH_PLANE_PROJECTS; orch's own writes (actor =
 //   PLANE_BOT_USER_ID) are echoes and ignored.
+//   event `issue_comment`, action `created`, a person's comment starting `/approve` or `/reject`
+//     → decide the work item's task's approval stage (comment.ts).
 import { z } from 'zod';
 import type { StopRequest } from '../../workflows/contracts/index.js';
 import { firstIssue, taskKeySchema } from '../task-input.js';
+import { COMMENT_EVENT, decideComment, type CommentDecision } from './comment.js';
 import type { PlaneBridgeConfig } from './config.js';
+import { idLike } from './ids.js';
 import { cut, HEADER_MAX, storedPayload } from './storable.js';
+import { htmlToText } from './text.js';
 
 const envelopeSchema = z.object({
   event: z.string().min(1),
@@ -24,8 +29,6 @@ const envelopeSchema = z.object({
   activity: z.unknown(),
 });
 
-/** Plane serialises UUIDs as strings and numbers as numbers; accept either where Plane's own types vary. */
-const idLike = z.union([z.string().trim().min(1).max(100), z.number().int().nonnegative()]).transform(String);
 
 const stateChangeSchema = z.object({
   data: z
@@ -81,7 +84,8 @@ export type Decision =
   | { kind: 'reject'; facts: DeliveryFacts; error: string; extra?: Record<string, unknown> }
   | { kind: 'ignore'; facts: DeliveryFacts; why: string; key?: string; warning?: Warning }
   | { kind: 'start'; facts: DeliveryFacts; key: string; contentKey: string; request: StartRequestCandidate }
-  | { kind: 'stop'; facts: DeliveryFacts; key: string; contentKey: string; request: Required<StopRequest>; warning?: Warning };
+  | { kind: 'stop'; facts: DeliveryFacts; key: string; contentKey: string; request: Required<StopRequest>; warning?: Warning }
+  | (Extract<CommentDecision, { kind: 'decide' }> & { facts: DeliveryFacts });
 
 /** The task start the work item asks for; the task service's schema still has the last word. */
 export interface StartRequestCandidate {
@@ -113,6 +117,12 @@ export function decide(body: Buffer, cfg: PlaneBridgeConfig): Decision {
   facts.action = cut(action, HEADER_MAX);
   const ignore = (why: string, more: { key?: string; warning?: Warning } = {}): Decision => ({ kind: 'ignore', facts, why, ...more });
 
+  if (event === COMMENT_EVENT) {
+    const c = decideComment(json, action, cfg);
+    if (c.kind !== 'reject' && c.workItemId) facts.workItemId = c.workItemId;
+    if (c.kind === 'reject') return { kind: 'reject', facts, error: c.error, extra: { field: c.field } };
+    return c.kind === 'ignore' ? ignore(c.why) : { ...c, facts };
+  }
   if (event !== 'issue') return ignore(`event "${cut(event, 50)}" is not a work item event`);
   if (!STATE_ACTIONS.has(action)) return ignore(`action "${cut(action, 50)}" is not a state change`);
   const field = (envelope.data.activity as { field?: unknown } | null | undefined)?.field;
@@ -174,17 +184,6 @@ function descriptionOf(item: WorkItem): string | undefined {
   if (stripped) return stripped.slice(0, 100_000);
   const html = item.description_html?.trim();
   if (!html) return undefined;
-  const text = html
-    .replace(/<(br|\/p|\/div|\/li|\/h[1-6])\s*\/?>/gi, '\n')
-    .replace(/<[^>]*>/g, '')
-    .replace(/&nbsp;/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, '&')
-    .replace(/[ \t]+\n/g, '\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  const text = htmlToText(html);
   return text ? text.slice(0, 100_000) : undefined;
 }

@@ -1,8 +1,8 @@
 // POST /webhooks/plane — the Plane board drives orch. Mounted without the bearer token: the HMAC
 // signature is the authentication, and unsigned input is never accepted.
 //
-// Per delivery: verify (verify.ts) → decide (decide.ts) → dedupe and claim (dedupe.ts) → act
-// (act.ts). Every delivery is recorded (deliveries.ts), whatever its outcome; a failing record
+// Per delivery: verify (verify.ts) → decide (decide.ts; comments: comment.ts) → dedupe and claim
+// (dedupe.ts) → act (act.ts). Every delivery is recorded (deliveries.ts), whatever its outcome; a failing record
 // never changes the answer.
 //
 // Plane's sender (bgtasks/webhook_task.py): the body is Python `json.dumps(payload)`, signed with
@@ -26,6 +26,9 @@ import { claimContent } from './dedupe.js';
 import { deliveryOf, insertDelivery, recordOutcome, type DeliveryRow } from './deliveries.js';
 import { cut } from './storable.js';
 import { rawBody, untrusted } from './verify.js';
+
+/** How long a comment's delivery counts as a duplicate of an earlier one (days: Plane's retries are over in about an hour). */
+const COMMENT_DEDUPE_WINDOW_MS = 7 * 24 * 3600_000;
 
 export interface PlaneWebhookDeps extends PlaneActionDeps {
   db: Db;
@@ -79,16 +82,31 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
     row = withFacts(row, decision.facts);
     if (decision.kind === 'reject') return reject(res, row, 400, decision.error, decision.extra);
     if ('warning' in decision && decision.warning) log.warn({ ...decision.warning.fields, deliveryId: row.deliveryId }, decision.warning.message);
-    if (decision.kind === 'ignore') {
-      const outcome = `ignored: ${decision.why}`;
-      return finish(res, { ...row, outcome, httpStatus: 200 }, { outcome, deliveryId: row.deliveryId, ...(decision.key !== undefined && { key: decision.key }) });
-    }
+    const ignore = (why: string, key?: string) => {
+      const outcome = `ignored: ${why}`;
+      return finish(res, { ...row, outcome, httpStatus: 200 }, { outcome, deliveryId: row.deliveryId, ...(key !== undefined && { key }) });
+    };
+    if (decision.kind === 'ignore') return ignore(decision.why, decision.key);
 
-    const { key } = decision;
+    // A comment names its work item, not its task: the task is the work item's live one.
+    let key: string;
+    if (decision.kind === 'decide') {
+      const found = await act.taskKeyOf(decision.workItemId).catch((err: unknown) => err as Error);
+      if (found instanceof Error) {
+        const message = messageOf(found);
+        return finish(res, { ...row, outcome: `error: ${cut(message, 200)}`, httpStatus: 503, detail: message }, { outcome: 'error', error: `could not look the task up: ${message}` });
+      }
+      if (!found) return ignore(`work item ${decision.workItemId} has no orch task`);
+      key = found;
+    } else key = decision.key;
+
     const claimRow = { ...row, contentKey: cut(decision.contentKey, 300)! };
     let claim;
     try {
-      claim = await claimContent(d.db, claimRow, { windowMs: cfg.dedupeWindowMs, claimed: `${decision.kind} ${key}` });
+      // A comment is one act whenever it comes back (Plane retries for up to about an hour): a late
+      // copy must not decide a later approval stage.
+      const windowMs = decision.kind === 'decide' ? Math.max(cfg.dedupeWindowMs, COMMENT_DEDUPE_WINDOW_MS) : cfg.dedupeWindowMs;
+      claim = await claimContent(d.db, claimRow, { windowMs, claimed: `${decision.kind === 'decide' ? decision.command : decision.kind} ${key}` });
     } catch (err) {
       log.error({ err, deliveryId: row.deliveryId }, 'plane webhook: dedupe check failed');
       const message = messageOf(err);
@@ -99,7 +117,9 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
       return void res.status(200).json({ outcome: 'duplicate', deliveryId: row.deliveryId, key, of: claim.prior.deliveryId });
     }
 
-    const result: Acted = await (decision.kind === 'start' ? act.start(key, decision.request) : act.stop(key, decision.request)).catch((err: unknown) => {
+    const acting =
+      decision.kind === 'start' ? act.start(key, decision.request) : decision.kind === 'stop' ? act.stop(key, decision.request) : act.decide(key, decision.command, decision.request);
+    const result: Acted = await acting.catch((err: unknown) => {
       const message = messageOf(err);
       return { outcome: `error: ${cut(message, 200)}`, status: 503, body: { outcome: 'error', error: message, key }, detail: message };
     });

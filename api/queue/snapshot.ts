@@ -1,9 +1,12 @@
-// GET /queue: one snapshot of what is running, stuck, stopping and locked. Each section reads on
-// its own; a locks failure (visibility down) is reported in `errors`, not as a failed request.
+// GET /queue: one snapshot of what is running, waiting for a person, stuck, stopping and locked.
+// Each section reads on its own; a locks failure (visibility down) is reported in `errors`, not as
+// a failed request.
 import type { Client } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { Db } from '../../db/client.js';
+import type { PipelineConfig } from '../../workflows/contracts/index.js';
 import { messageOf } from '../errors.js';
+import { approvalsSection } from './approvals.js';
 import { livenessOf } from './liveness.js';
 import { locksSection } from './locks.js';
 import { stopSection } from './stops.js';
@@ -14,6 +17,8 @@ export interface QueueDeps {
   db: Db;
   /** The shared task queue: lock workflows on other queues belong to another orch. */
   taskQueue: string;
+  /** Where the approval stages' prompts are read. */
+  pipeline?: Pick<PipelineConfig, 'stages'>;
 }
 
 /** At most this many running tasks get a liveness entry (one describe each). */
@@ -22,8 +27,9 @@ const MAX_LIVENESS = 100;
 export async function queueSnapshot(d: QueueDeps) {
   const now = Date.now();
   const errors: Record<string, string> = {};
-  const [tasks, stop, locks] = await Promise.all([
+  const [tasks, awaitingApproval, stop, locks] = await Promise.all([
     taskSection(d.db),
+    approvalsSection(d, now),
     stopSection(d),
     locksSection(d).catch((err) => {
       errors.locks = messageOf(err);
@@ -32,5 +38,5 @@ export async function queueSnapshot(d: QueueDeps) {
   ]);
   const running = tasks.active.filter((t) => t.status === 'running').slice(0, MAX_LIVENESS);
   const liveness = await pLimit(8).map(running, (t) => livenessOf(d, t, now));
-  return { generatedAt: new Date(now).toISOString(), taskQueue: d.taskQueue, tasks: tasks.section, stop, liveness, locks, errors };
+  return { generatedAt: new Date(now).toISOString(), taskQueue: d.taskQueue, tasks: tasks.section, awaitingApproval, stop, liveness, locks, errors };
 }

@@ -12,7 +12,9 @@ export function taskRoutes(d: { tasks: TaskService; auth: RequestHandler }): Rou
       res.status(202).json(await d.tasks.start(parseInput(startTaskSchema, req.body)));
     })
     .get('/api/tasks/:key', d.auth, async (req, res) => {
-      res.json(await d.tasks.get(key(req)));
+      const view = await d.tasks.get(key(req));
+      // What the task waits for now (`approval`: a person), from the workflow's state, at the top.
+      res.json({ ...view, waitingFor: view.state?.waitingFor ?? null, waitingSince: view.state?.waitingSince ?? null });
     })
     .post('/api/tasks/:key/stop', d.auth, json, async (req, res) => {
       const body = parseInput(stopBodySchema, req.body);

@@ -1,8 +1,8 @@
-// orch queue [--json]: running tasks, agent liveness, locks, STOPs, recently finished.
+// orch queue [--json]: running tasks, tasks awaiting approval, agent liveness, locks, STOPs, recently finished.
 import type { Command } from 'commander';
 import type { QueueResponse } from '../api-types.js';
 import { costText } from '../../workflows/contracts/usage-text.js';
-import { ago, duration, out, table } from '../format.js';
+import { ago, clock, duration, out, table } from '../format.js';
 import type { CommandContext } from './context.js';
 
 function printActive(q: QueueResponse, now: number) {
@@ -26,6 +26,20 @@ function printActive(q: QueueResponse, now: number) {
       ]),
     ),
   );
+}
+
+function printApprovals(q: QueueResponse, now: number) {
+  out();
+  out('AWAITING APPROVAL (oldest first)');
+  const waiting = q.awaitingApproval ?? [];
+  if (waiting.length === 0) return out('  (none)');
+  out(
+    table(
+      ['  KEY', 'STAGE', 'SINCE', 'WAITING', 'TIMEOUT', 'PROMPT'],
+      waiting.map((a) => [`  ${a.key}`, a.stage, clock(a.since), `${duration(now - new Date(a.since).getTime())}${a.stopRequested ? ' (STOP requested)' : ''}`, a.timeout, a.prompt ?? a.title]),
+    ),
+  );
+  out(`  decide with: orch approve <KEY> [--comment C], or orch reject <KEY> --comment C`);
 }
 
 function printLiveness(q: QueueResponse) {
@@ -91,7 +105,7 @@ function printFinished(q: QueueResponse, now: number) {
 export function addQueueCommand(program: Command, cx: CommandContext): void {
   program
     .command('queue')
-    .description('running tasks, agent liveness, locks, STOPs')
+    .description('running tasks, tasks awaiting approval, agent liveness, locks, STOPs')
     .option('--json', 'raw JSON')
     .action(
       cx.action(async (o: { json?: boolean }) => {
@@ -103,6 +117,7 @@ export function addQueueCommand(program: Command, cx: CommandContext): void {
         const stages = Object.entries(c.byStage);
         if (stages.length) out(`active by stage: ${stages.map(([s, n]) => `${s} ${n}`).join(', ')}`);
         printActive(q, now);
+        printApprovals(q, now);
         printLiveness(q);
         printLocks(q, now);
         printStops(q, now);

@@ -2,6 +2,7 @@
 // the task's usage, STOP and compensation.
 import type { Command } from 'commander';
 import { isTerminal } from '../../workflows/contracts/status.js';
+import { approvalLines } from '../approval-lines.js';
 import { usageText } from '../../workflows/contracts/usage-text.js';
 import { ago, clock, duration, out, progressLine, table, usageCells } from '../format.js';
 import { attemptsOf, compensationOf, type Attempt } from '../task-attempts.js';
@@ -31,6 +32,7 @@ export function addStatusCommand(program: Command, cx: CommandContext): void {
         out(`  workflow ${task.workflowId}${task.runId ? ` (run ${task.runId})` : ''}; started ${clock(task.createdAt)}, updated ${ago(task.updatedAt)}`);
         if (task.key !== key) out(`  record: ${task.key} (tombstoned after the STOP)`);
         if (t.progress && !isTerminal(task.status)) out(`  now: ${progressLine(t.progress)}`);
+        for (const line of approvalLines(key, t)) out(`  ${line}`);
         const attempts = attemptsOf(t);
         if (attempts.length) {
           // Usage columns only when some agent reported usage (the `command` adapter reports none).
