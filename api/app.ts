@@ -49,7 +49,7 @@ export function createApp(d: ApiDeps) {
 
   app.use(healthRoutes(d));
   app.use(metricsRoutes({ metrics: d.metrics ?? createApiMetrics({ db: d.db, log: d.log }), auth }));
-  app.use(taskRoutes({ tasks, auth }));
+  app.use(taskRoutes({ tasks, auth, dataDir: d.dataDir }));
   app.use(approvalRoutes({ approvals, auth }));
   app.use(reconcileRoutes({ ...d, auth }));
   // Plane signs its deliveries: no bearer token here (api/plane/route.ts).

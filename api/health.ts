@@ -42,21 +42,28 @@ export async function hostSandboxes(dataDir: string): Promise<HostSandboxStatus[
   return found.sort((a, b) => b.at.localeCompare(a.at));
 }
 
+/** The hosts' sandbox statuses, with a plain warning when any host runs agents unsandboxed. */
+export async function sandboxSummary(dataDir: string | undefined, onlyHosts?: readonly string[]) {
+  const all = dataDir ? await hostSandboxes(dataDir) : [];
+  const hosts = onlyHosts ? all.filter((h) => onlyHosts.includes(h.host)) : all;
+  const unsandboxed = hosts.filter((h) => !h.active);
+  return {
+    hosts,
+    ...(unsandboxed.length && { warning: `agents run UNSANDBOXED on ${unsandboxed.map((h) => h.host).join(', ')}` }),
+  };
+}
+
 export async function healthOf(d: HealthDeps) {
-  const [temporal, database, hosts] = await Promise.all([
+  const [temporal, database, sandbox] = await Promise.all([
     check(() => d.client.workflowService.getSystemInfo({})),
     check(() => d.db.execute(sql`select 1`)),
-    d.dataDir ? hostSandboxes(d.dataDir) : Promise.resolve([]),
+    sandboxSummary(d.dataDir),
   ]);
-  const unsandboxed = hosts.filter((h) => !h.active);
   return {
     ok: temporal.up && database.up,
     temporal: { ...temporal, address: d.temporalAddress, namespace: d.client.options.namespace },
     database,
     // Unsandboxed hosts do not make orch unhealthy, but they are said plainly.
-    sandbox: {
-      hosts,
-      ...(unsandboxed.length && { warning: `agents run UNSANDBOXED on ${unsandboxed.map((h) => h.host).join(', ')}` }),
-    },
+    sandbox,
   };
 }

@@ -108,6 +108,8 @@ export interface TaskResponse {
   events: EventRecord[];
   /** `approval` while the task waits for a person (its stage says which), since `waitingSince`. */
   waitingFor?: 'approval' | null;
+  /** The sandbox of the hosts its agents ran on. */
+  sandbox?: SandboxView;
   waitingSince?: string | null;
 }
 
@@ -153,8 +155,15 @@ export interface AwaitingApproval {
 type LockParty = LockRequest & { since: string; taskKey: string | null };
 
 /** GET /queue (api/queue/snapshot.ts). */
+/** `GET /healthz`'s, `GET /queue`'s and a task's view of the hosts' agent sandboxes. */
+export interface SandboxView {
+  hosts: { host: string; active: boolean; mode: string; network?: string; warning?: string }[];
+  warning?: string;
+}
+
 export interface QueueResponse {
   generatedAt: string;
+  sandbox?: SandboxView;
   tasks: {
     counts: { total: number; byStatus: Record<TaskStatus, number>; byStage: Record<string, number> };
     byStatus: Record<TaskStatus, QueueTask[]>;

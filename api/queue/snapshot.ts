@@ -6,6 +6,7 @@ import pLimit from 'p-limit';
 import type { Db } from '../../db/client.js';
 import type { PipelineConfig } from '../../workflows/contracts/index.js';
 import { messageOf } from '../errors.js';
+import { sandboxSummary } from '../health.js';
 import { approvalsSection } from './approvals.js';
 import { livenessOf } from './liveness.js';
 import { locksSection } from './locks.js';
@@ -19,6 +20,8 @@ export interface QueueDeps {
   taskQueue: string;
   /** Where the approval stages' prompts are read. */
   pipeline?: Pick<PipelineConfig, 'stages'>;
+  /** Where each worker host records its sandbox status. */
+  dataDir?: string;
 }
 
 /** At most this many running tasks get a liveness entry (one describe each). */
@@ -27,10 +30,11 @@ const MAX_LIVENESS = 100;
 export async function queueSnapshot(d: QueueDeps) {
   const now = Date.now();
   const errors: Record<string, string> = {};
-  const [tasks, awaitingApproval, stop, locks] = await Promise.all([
+  const [tasks, awaitingApproval, stop, sandbox, locks] = await Promise.all([
     taskSection(d.db),
     approvalsSection(d, now),
     stopSection(d),
+    sandboxSummary(d.dataDir),
     locksSection(d).catch((err) => {
       errors.locks = messageOf(err);
       return [];
@@ -38,5 +42,5 @@ export async function queueSnapshot(d: QueueDeps) {
   ]);
   const running = tasks.active.filter((t) => t.status === 'running').slice(0, MAX_LIVENESS);
   const liveness = await pLimit(8).map(running, (t) => livenessOf(d, t, now));
-  return { generatedAt: new Date(now).toISOString(), taskQueue: d.taskQueue, tasks: tasks.section, awaitingApproval, stop, liveness, locks, errors };
+  return { generatedAt: new Date(now).toISOString(), taskQueue: d.taskQueue, tasks: tasks.section, awaitingApproval, stop, liveness, locks, sandbox, errors };
 }

@@ -116,6 +116,8 @@ export function addQueueCommand(program: Command, cx: CommandContext): void {
         out(`tasks: ${c.total} — ${Object.entries(c.byStatus).map(([s, n]) => `${s} ${n}`).join(', ')}`);
         const stages = Object.entries(c.byStage);
         if (stages.length) out(`active by stage: ${stages.map(([s, n]) => `${s} ${n}`).join(', ')}`);
+        if (q.sandbox?.warning) out(`WARNING: ${q.sandbox.warning}`);
+        else if (q.sandbox?.hosts.length) out(`sandbox: ${q.sandbox.hosts.map((h) => `${h.host} ${h.mode}${h.network ? `, network ${h.network}` : ''}`).join('; ')}`);
         printActive(q, now);
         printApprovals(q, now);
         printLiveness(q);

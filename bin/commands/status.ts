@@ -33,6 +33,7 @@ export function addStatusCommand(program: Command, cx: CommandContext): void {
         if (task.key !== key) out(`  record: ${task.key} (tombstoned after the STOP)`);
         if (t.progress && !isTerminal(task.status)) out(`  now: ${progressLine(t.progress)}`);
         for (const line of approvalLines(key, t)) out(`  ${line}`);
+        if (t.sandbox?.warning) out(`  WARNING: ${t.sandbox.warning}`);
         const attempts = attemptsOf(t);
         if (attempts.length) {
           // Usage columns only when some agent reported usage (the `command` adapter reports none).

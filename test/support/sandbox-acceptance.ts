@@ -256,7 +256,11 @@ export function sandboxAcceptance(agent: SandboxedAgent): void {
           expect(health.body.sandbox.hosts[0].warning).toContain(warning);
           expect(health.body.sandbox.warning).toBe(`agents run UNSANDBOXED on ${worker.hostId}`);
           await env.api('POST', '/api/tasks', { key: 'SBX-NONE', repo: 'demo', title: 'none', description: agent.script([`ls -A ${env.dataDir} | sed 's/^/ls:/'`]) });
-          expect((await env.waitForStatus('SBX-NONE')).task.status).toBe('done');
+          const done = await env.waitForStatus('SBX-NONE');
+          expect(done.task.status).toBe('done');
+          // Said plainly in the task's details and the queue too.
+          expect(done.sandbox.warning).toBe(`agents run UNSANDBOXED on ${worker.hostId}`);
+          expect((await env.api('GET', '/queue')).body.sandbox.warning).toBe(`agents run UNSANDBOXED on ${worker.hostId}`);
           // Nothing hides the data dir.
           expect(await logOf(env, 'SBX-NONE')).toMatch(/^ls:logs$/m);
         } finally {
