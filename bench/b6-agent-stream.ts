@@ -140,7 +140,7 @@ export async function runB6(stack: Stack, o: BenchOptions): Promise<BenchResult>
       {
         id: 'P6-rate',
         goal: `${int(RATE)} events/s: every event parsed, lag not growing, watcher done ≤ ${MAX_END_LAG_MS / 1000} s after the agent's last line`,
-        measured: `${int(emitRate)}/s written, ${allSeen && streamUsageOk ? 'all parsed, usage exact' : 'events LOST or usage wrong'}, lag ${fmtMs(lagFirst)} → ${fmtMs(lagLast)}, end lag ${fmtMs(endLag)}`,
+        measured: `${int(emitRate)}/s written${rateOk ? '' : ` (the agent fell short of ${int(RATE)}/s: the machine was too busy to offer the rate)`}, ${allSeen && streamUsageOk ? 'all parsed, usage exact' : 'events LOST or usage wrong'}, lag ${fmtMs(lagFirst)} → ${fmtMs(lagLast)}, end lag ${fmtMs(endLag)}`,
         pass: rateOk && allSeen && streamUsageOk && lagLast <= lagFirst + 250 && endLag <= MAX_END_LAG_MS && stream.exitCode === 0,
       },
       {
