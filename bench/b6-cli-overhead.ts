@@ -47,6 +47,8 @@ export interface CliRun {
   /** orch: the guard's own duration as runAgent reports it (guard start → exit). */
   guardMs?: number;
   exitCode: number | null;
+  /** The CLI's own `duration_ms` from its result line: its run as it timed it, without its start-up and exit. */
+  ownMs: number;
   turns: number;
   /** The tokens the model served in this run, and what the run reported (orch: runAgent's usage; bare: the CLI's result). */
   served: { input: number; output: number };
@@ -59,6 +61,20 @@ export interface CliOverhead {
   /** The guard alone around `/bin/true`, against `/bin/true` spawned directly and an empty `node -e 0` (ms each). */
   guardOnly: { bare: number[]; guarded: number[]; node: number[] };
   claudeVersion: string;
+}
+
+/** `duration_ms` of the result line in a stream-json output file (NaN when there is none). */
+function ownDurationMs(file: string): number {
+  for (const line of readFileSync(file, 'utf8').split('\n').reverse()) {
+    if (!line.includes('"type":"result"')) continue;
+    try {
+      const ms = (JSON.parse(line) as { duration_ms?: unknown }).duration_ms;
+      return typeof ms === 'number' ? ms : Number.NaN;
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return Number.NaN;
 }
 
 async function gitRepo(dir: string): Promise<void> {
@@ -140,6 +156,7 @@ stages:
       ms,
       guardMs: result.durationMs,
       exitCode: result.exitCode,
+      ownMs: ownDurationMs(paths.agentStream(key, req.stage, req.attempt)),
       turns: served.turns,
       served,
       reported: result.usage && { input: result.usage.inputTokens, output: result.usage.outputTokens },
@@ -170,6 +187,7 @@ stages:
       side: 'bare',
       ms,
       exitCode: code,
+      ownMs: ownDurationMs(outFile),
       turns: served.turns,
       served,
       reported: result?.type === 'result' && result.usage ? { input: result.usage.inputTokens, output: result.usage.outputTokens } : undefined,
