@@ -4,7 +4,8 @@
 // (b) through orch: the real `runAgent` activity (MockActivityEnvironment; job rows in the bench's
 // PostgreSQL; agent-guard, watchAgent, the claude-code monitor, the transcript), timed call → return.
 // Same command, arguments, environment shape and prompt; fresh worktree and HOME for every run;
-// the two alternate (ABBA) after one warm-up of each.
+// a third side, the guard alone (startAgent, no watcher), splits orch's cost in two. The sides take
+// turns in rotating order after one warm-up of bare and orch.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -42,7 +43,8 @@ export const CLI_PROMPT = [
 ].join('\n');
 
 export interface CliRun {
-  side: 'bare' | 'orch';
+  /** bare: the CLI spawned directly; guard: through startAgent alone (agent-guard, no watcher); orch: runAgent. */
+  side: 'bare' | 'guard' | 'orch';
   ms: number;
   /** orch: the guard's own duration as runAgent reports it (guard start → exit). */
   guardMs?: number;
@@ -163,7 +165,8 @@ stages:
     };
   };
 
-  const bareRun = async (): Promise<CliRun> => {
+  /** A bare or guard-only run: the same command, arguments and environment runAgent builds. */
+  const directRun = async (side: 'bare' | 'guard'): Promise<CliRun> => {
     const dir = path.join(bareDir, String(++n));
     const [cwd, home, tmp] = ['repo', 'home', 'tmp'].map((d) => path.join(dir, d)) as [string, string, string];
     await gitRepo(cwd);
@@ -180,11 +183,18 @@ stages:
     });
     const outFile = path.join(dir, 'stream.jsonl');
     const from = model.served.length;
-    const { ms, code } = await spawnToFile(launch.command, launch.args, { cwd, env: runEnv, stdinFile: promptFile, outFile });
+    let ms: number;
+    let code: number | null;
+    if (side === 'bare') ({ ms, code } = await spawnToFile(launch.command, launch.args, { cwd, env: runEnv, stdinFile: promptFile, outFile }));
+    else {
+      const t0 = nowMs();
+      ({ exitCode: code } = await startAgent({ command: launch.command, args: launch.args, cwd, env: runEnv, logFile: outFile, stdinFile: promptFile }).done);
+      ms = nowMs() - t0;
+    }
     const served = servedSince(from);
     const result = parseClaudeStream(readFileSync(outFile, 'utf8')).find((e) => e.type === 'result');
     return {
-      side: 'bare',
+      side,
       ms,
       exitCode: code,
       ownMs: ownDurationMs(outFile),
@@ -193,16 +203,25 @@ stages:
       reported: result?.type === 'result' && result.usage ? { input: result.usage.inputTokens, output: result.usage.outputTokens } : undefined,
     };
   };
+  const bareRun = () => directRun('bare');
+  const guardRun = () => directRun('guard');
 
   say('B6: Claude Code warm-up (one bare, one through orch)…');
   const warmup = [await bareRun(), await orchRun()];
   const runs: CliRun[] = [];
+  // Rounds of three, each order in turn: no side always goes first or last.
+  const orders = [
+    [bareRun, guardRun, orchRun],
+    [orchRun, bareRun, guardRun],
+    [guardRun, orchRun, bareRun],
+    [orchRun, guardRun, bareRun],
+    [bareRun, orchRun, guardRun],
+    [guardRun, bareRun, orchRun],
+  ];
   for (let i = 0; i < o.runs; i++) {
-    // ABBA: neither side always goes first.
-    const pair = i % 2 === 0 ? [bareRun, orchRun] : [orchRun, bareRun];
-    for (const run of pair) runs.push(await run());
-    const last = runs.slice(-2);
-    say(`B6: Claude Code pair ${i + 1}/${o.runs}: ${last.map((r) => `${r.side} ${r.ms.toFixed(0)} ms`).join(', ')}`);
+    for (const run of orders[i % orders.length]!) runs.push(await run());
+    const last = runs.slice(-3);
+    say(`B6: Claude Code round ${i + 1}/${o.runs}: ${last.map((r) => `${r.side} ${r.ms.toFixed(0)} ms`).join(', ')}`);
   }
 
   // What the guard alone costs: the same spawn of a program that does nothing, direct and guarded.
