@@ -9,6 +9,7 @@ import { DEFAULT_CHUNK_BYTES, FileFollower } from '../../activities/adapters/age
 import { adapterFor, type AgentMonitor } from '../../activities/adapters/agents/index.js';
 import { DEFAULT_MAX_LINE_LENGTH } from '../../activities/adapters/agents/lines.js';
 import { watchAgent } from '../../activities/host/agent-watch.js';
+import { usageText } from '../../workflows/contracts/index.js';
 import { Scratch } from './agent-fixtures.js';
 
 const scratch = new Scratch();
@@ -73,12 +74,9 @@ describe('watchAgent', () => {
     const seqs = lines.filter((line) => line.startsWith('→ Bash')).map((line) => Number(/seq=(\d+)/.exec(line)?.[1]));
     expect(seqs).toEqual(Array.from({ length: turns }, (_, i) => i));
     expect(lines.filter((line) => line === '← tool error')).toHaveLength(turns / 10);
-    expect(lines.filter((line) => line.startsWith('result: '))).toEqual([`result: success · ${turns} turn(s), $3.0000, tokens in ${turns * 100} / out ${turns * 20}`]);
-    expect(monitor.report()).toEqual({
-      usage: { costUsd: turns * 0.001, inputTokens: turns * 100, outputTokens: turns * 20, cacheReadTokens: 0, cacheWriteTokens: 0, turns },
-      sessionId: 'sess-1',
-      model: 'claude-test',
-    });
+    const usage = { costUsd: turns * 0.001, inputTokens: turns * 100, outputTokens: turns * 20, cacheReadTokens: 0, cacheWriteTokens: 0, turns };
+    expect(lines.filter((line) => line.startsWith('result: '))).toEqual([`result: success · ${usageText(usage)}`]);
+    expect(monitor.report()).toEqual({ usage, sessionId: 'sess-1', model: 'claude-test' });
   });
 
   it('reads a line far over the cap in bounded chunks, drops it, and still reads the result after it', async () => {
