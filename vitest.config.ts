@@ -50,7 +50,7 @@ export default defineConfig({
       {
         test: {
           // The real Claude Code and Codex CLIs (pinned devDependencies) against the scripted model API
-          // on loopback (test/support/scripted-model): no Temporal, no database.
+          // on loopback (worker/harness/scripted-model): no Temporal, no database.
           name: 'agents',
           include: ['test/agents/**/*.test.ts'],
           testTimeout: 120_000,

@@ -101,7 +101,7 @@ export function renderReport(o: {
     '## Running it',
     '',
     '```sh',
-    'npm run bench                    # everything (about 10–15 min on 2 cores); writes docs/benchmarks.md',
+    'npm run bench                    # everything (about 12–18 min on 2 cores); writes docs/benchmarks.md',
     'npm run bench -- --only B1,B4    # some benchmarks; the report goes to a temp file unless --out FILE',
     'npm run bench -- --quick         # smaller n: a smoke run of the whole bench',
     'npm run bench -- --keep          # keep the run dir (worker logs, agent logs, SQLite, PostgreSQL)',

@@ -20,6 +20,7 @@ import { runB2 } from './b2-crash.js';
 import { runB3 } from './b3-overhead.js';
 import { runB4 } from './b4-webhook.js';
 import { runB5 } from './b5-rss.js';
+import { runB6 } from './b6-agent-stream.js';
 import { runB7 } from './b7-sandbox.js';
 import { runB9 } from './b9-approval.js';
 import { startLoadMonitor } from './load.js';
@@ -33,6 +34,7 @@ const BENCHES: Record<string, { title: string; run: (s: Stack, o: BenchOptions) 
   B3: { title: 'orchestration overhead per stage', run: runB3 },
   B4: { title: 'webhook ack latency at 200 req/s', run: runB4 },
   B5: { title: 'worker RSS with 100 running agents', run: runB5 },
+  B6: { title: 'agent event stream', run: runB6 },
   B7: { title: 'sandbox cost: agent spawn → first instruction', run: runB7 },
   B9: { title: 'approval → next agent', run: runB9 },
 };

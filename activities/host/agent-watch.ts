@@ -43,11 +43,13 @@ export async function watchAgent(o: WatchOptions): Promise<WatchResult> {
     if (o.transcript && lines.length) await appendFile(o.transcript, lines.map((l) => `${clock()} ${l}\n`).join(''));
   };
   const tick = async (final: boolean) => {
-    const lines: string[] = [];
-    for (const chunk of await follower.read()) {
+    // Chunk by chunk, each written out before the next is read: memory stays at about one chunk
+    // (and the parser's line cap) however far the agent got ahead.
+    for await (const chunk of follower.chunks()) {
       lastActivity = Date.now();
-      lines.push(...o.monitor.consume(chunk));
+      await write(o.monitor.consume(chunk));
     }
+    const lines: string[] = [];
     if (o.monitor.poll) lines.push(...(await o.monitor.poll()));
     if (final) lines.push(...o.monitor.end());
     await write(lines);

@@ -5,9 +5,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeEvent, parseClaudeStream, resultTotals } from '../../activities/adapters/agents/claude-stream.js';
-import { promptText } from '../support/scripted-model/anthropic.js';
-import { COSTLY_USAGE, NORMAL_USAGE } from '../support/scripted-model/script.js';
-import { type ScriptedModel, startScriptedModel } from '../support/scripted-model/server.js';
+import { promptText } from '../../worker/harness/scripted-model/anthropic.js';
+import { COSTLY_USAGE, NORMAL_USAGE } from '../../worker/harness/scripted-model/script.js';
+import { type ScriptedModel, startScriptedModel } from '../../worker/harness/scripted-model/server.js';
 import { baseEnv, CLAUDE_BIN, makeWorkspace, REPO_ROOT, runCli, type Workspace } from './cli.js';
 
 /**

@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CodexEvent, type CodexItem, parseCodexStream } from '../../activities/adapters/agents/codex-stream.js';
-import { promptText } from '../support/scripted-model/openai.js';
-import { NORMAL_USAGE } from '../support/scripted-model/script.js';
-import { type ScriptedModel, startScriptedModel } from '../support/scripted-model/server.js';
+import { promptText } from '../../worker/harness/scripted-model/openai.js';
+import { NORMAL_USAGE } from '../../worker/harness/scripted-model/script.js';
+import { type ScriptedModel, startScriptedModel } from '../../worker/harness/scripted-model/server.js';
 import { baseEnv, CODEX_BIN, codexHome, makeWorkspace, OUTSIDE_TMP, REPO_ROOT, runCli, type Workspace } from './cli.js';
 
 /** `-` reads the prompt from stdin (closed after it); workspace-write lets commands write in the cwd only. */

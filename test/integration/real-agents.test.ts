@@ -1,6 +1,6 @@
 // The real Claude Code and Codex CLIs as orch's agents, end to end: each CLI (a pinned
 // devDependency) runs in the task's worktree under orch's guard, talking to the scripted model API
-// on loopback (test/support/scripted-model); its own tools write the files; orch reads its events.
+// on loopback (worker/harness/scripted-model); its own tools write the files; orch reads its events.
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,10 +8,10 @@ import { stateQuery, taskWorkflowId, TERMINAL_STATUSES, type Usage } from '../..
 import { CLAUDE_BIN, CODEX_BIN } from '../agents/cli.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { gitIn } from '../support/git-fixtures.js';
-import * as anthropic from '../support/scripted-model/anthropic.js';
-import * as openai from '../support/scripted-model/openai.js';
-import { COSTLY_USAGE } from '../support/scripted-model/script.js';
-import { type ScriptedModel, startScriptedModel } from '../support/scripted-model/server.js';
+import * as anthropic from '../../worker/harness/scripted-model/anthropic.js';
+import * as openai from '../../worker/harness/scripted-model/openai.js';
+import { COSTLY_USAGE } from '../../worker/harness/scripted-model/script.js';
+import { type ScriptedModel, startScriptedModel } from '../../worker/harness/scripted-model/server.js';
 
 const PRICE = { input: 10, output: 50 }; // USD per million tokens, for Codex's gpt-test
 

@@ -81,7 +81,7 @@ class CodexMonitor implements AgentMonitor {
       const from = (await this.#before).get(file) ?? 0;
       this.#session = { follower: new FileFollower(file, { from }), lines: new LineSplitter() };
     }
-    for (const chunk of await this.#session.follower.read()) {
+    for await (const chunk of this.#session.follower.chunks()) {
       for (const split of this.#session.lines.push(chunk)) if ('line' in split) this.#sessionLine(split.line);
     }
     return [];
