@@ -11,7 +11,7 @@ import { createOrchEnv, pipelineYaml, stampAgentPath } from './orch-env.js';
 import { nowMs, say, type Stack } from './stack.js';
 import { fmtMs, fmtRatio, summarize, type Summary } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
-import { floorUpdateWorkflow, goUpdate } from './workflows.js';
+import { floorWorkflow, goUpdate } from './workflows.js';
 
 export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
@@ -53,7 +53,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
   say(`B9: ${n} floor update → activity round trips…`);
   for (let i = 1; i <= n; i++) {
     const workflowId = `floor-update-${i}-${randomBytes(3).toString('hex')}`;
-    const handle = await stack.client.workflow.start(floorUpdateWorkflow, { taskQueue: base.taskQueue, workflowId });
+    const handle = await stack.client.workflow.start(floorWorkflow, { taskQueue: base.taskQueue, workflowId });
     await until(`${workflowId} to wait`, () => readyAt.has(workflowId), 30_000, 5);
     await sleep(100 + Math.random() * 200);
     const t0 = nowMs();
@@ -78,7 +78,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
     targets: [{ id: 'P9', goal: 'orch p99 ≤ 200 ms', measured: fmtMs(so.p99), pass: so.p99 <= 200 }],
     method: [
       `- **orch** (n = ${n}, one after another): a pipeline of an approval stage \`ok\` then one agent stage whose agent is \`bench/agents/sigterm-stamp.mjs\` (it stamps *ready* as its first instruction). In-process orch worker and API on loopback. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp. Between the two: the update's validator and handler, the approval's end (a task event, a row update), the next stage's host pick, worktree and agent start. Then the task is stopped.`,
-      `- **floor** (n = ${n}): \`floorUpdateWorkflow\` in \`bench/workflows.ts\` waits on an update, then runs one activity that stamps the time, on the same server; t0 = just before \`executeUpdate\`, t1 = the stamp.`,
+      `- **floor** (n = ${n}): \`floorWorkflow\` in \`bench/workflows.ts\` waits for \`go\` (here the update), then runs one activity that stamps the time, on the same server; t0 = just before \`executeUpdate\`, t1 = the stamp.`,
     ].join('\n'),
     details: [
       '| series | n | min | p50 | p90 | p99 | max | mean |',

@@ -7,13 +7,16 @@ export const goSignal = defineSignal('go');
 export const stopSignal = defineSignal('stop');
 
 /**
- * B1 floor: the least any "signal → do something on a worker" design can cost on this server.
- * Reports that it is waiting, waits for `go`, then runs one activity that stamps the time.
+ * B1 and B9 floor: the least any "signal (B1) or update (B9) → do something on a worker" design can
+ * cost on this server. Reports that it is waiting, waits for `go`, then runs one activity that stamps the time.
  */
 export async function floorWorkflow(): Promise<void> {
   const { ready, stamp } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
   let go = false;
   setHandler(goSignal, () => {
+    go = true;
+  });
+  setHandler(goUpdate, () => {
     go = true;
   });
   const id = workflowInfo().workflowId;
@@ -23,19 +26,6 @@ export async function floorWorkflow(): Promise<void> {
 }
 
 export const goUpdate = defineUpdate<void>('go');
-
-/** B9 floor: an update → the next activity running, the least an approval can cost on this server. */
-export async function floorUpdateWorkflow(): Promise<void> {
-  const { ready, stamp } = proxyActivities<BenchActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
-  let go = false;
-  setHandler(goUpdate, () => {
-    go = true;
-  });
-  const id = workflowInfo().workflowId;
-  await ready(id);
-  await condition(() => go);
-  await stamp(id);
-}
 
 /**
  * B1 naive design: STOP cancels the scope of a heartbeating activity and nothing else, so the

@@ -2,15 +2,11 @@
 // run's shared one), with its history in a SQLite file: stopped, then started again on the same
 // file and the same ports. Two worker processes and the API's client must reconnect by themselves,
 // and every task must end `done`, each stage advanced once.
-import { chmod, mkdtemp } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectDir } from '../../worker/config/project-dir.js';
-import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal/dev-server.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServer } from '../../worker/temporal/dev-server.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { freePort } from '../../worker/harness/free-port.js';
-import { explain, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
+import { explain, ownDevServer, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
 import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
 const TASKS = size(3, 10);
@@ -19,16 +15,10 @@ const DOWNTIME_MS = 5000;
 describe('F2: the Temporal server restarts mid-batch', () => {
   let env: TestEnv | undefined;
   let server: DevServer | undefined;
-  let dataDir: string;
   let startServer: () => Promise<DevServer>;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(inject('runDir'), 'f2-temporal-'));
-    await chmod(dataDir, 0o755);
-    const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
-    const [grpc, ui, http, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const config = { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal.sqlite', logLevel: 'error' as const, headless: true };
-    startServer = () => startDevServer({ config, dataDir, cliPath: inject('temporalCliPath') });
+    startServer = (await ownDevServer('f2')).start;
     server = await startServer();
     env = await createTestEnv('f2temporal', { worker: false, heartbeat: '3s', temporal: { address: server.address, namespace: server.namespace } });
     trackRemote('F2', env);

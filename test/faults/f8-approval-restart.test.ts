@@ -1,14 +1,11 @@
 // F8: a task waiting for approval outlives its worker and its Temporal server. Its own dev server
 // (like F2): the worker process is killed -9 and the server restarted while the task waits; a new
 // worker comes up, the approval arrives, and the task finishes.
-import { chmod, mkdtemp } from 'node:fs/promises';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectDir } from '../../worker/config/project-dir.js';
-import { freePort } from '../../worker/harness/free-port.js';
-import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal/dev-server.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServer } from '../../worker/temporal/dev-server.js';
 import { approveUpdate, stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
+import { ownDevServer } from './support.js';
 
 const PIPELINE = `agent:
   command: node
@@ -28,12 +25,7 @@ describe('F8: an approval wait across a worker kill and a Temporal restart', () 
   let startServer: () => Promise<DevServer>;
 
   beforeAll(async () => {
-    const dataDir = await mkdtemp(path.join(inject('runDir'), 'f8-temporal-'));
-    await chmod(dataDir, 0o755);
-    const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
-    const [grpc, ui, http, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const config = { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal.sqlite', logLevel: 'error' as const, headless: true };
-    startServer = () => startDevServer({ config, dataDir, cliPath: inject('temporalCliPath') });
+    startServer = (await ownDevServer('f8')).start;
     server = await startServer();
     env = await createTestEnv('f8approval', { worker: false, pipeline: PIPELINE, temporal: { address: server.address, namespace: server.namespace } });
   });

@@ -3,7 +3,7 @@
 // built from it), and the checks every scenario makes after the fact: stages advanced once, no
 // orphan agent group, no worktree or feature branch left, no hook rejection, `main` never rewound.
 import { appendFileSync } from 'node:fs';
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
@@ -11,6 +11,9 @@ import { groupMembers } from '../../activities/adapters/process-tree.js';
 import type { TestEnv } from '../support/env.js';
 import { branchSha, readHookLog, tryGitIn } from '../support/git-fixtures.js';
 import { until } from '../../worker/harness/until.js';
+import { projectDir } from '../../worker/config/project-dir.js';
+import { freePort } from '../../worker/harness/free-port.js';
+import { readDevConfig, startDevServer, type DevServer } from '../../worker/temporal/dev-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -307,4 +310,18 @@ export async function startBatchUnderWay(e: TestEnv, id: 'F2' | 'F3', base: stri
     return passed >= Math.ceil(n / 2) && running >= 1;
   }, 120_000, 250);
   return { workers, keys };
+}
+
+/**
+ * A Temporal dev server of the scenario's own (not the run's shared one), on free ports with its
+ * history in a SQLite file under the run dir: `start` brings it up, and up again on the same file
+ * and ports after a stop.
+ */
+export async function ownDevServer(prefix: string): Promise<{ start: () => Promise<DevServer> }> {
+  const dataDir = await mkdtemp(path.join(inject('runDir'), `${prefix}-temporal-`));
+  await chmod(dataDir, 0o755);
+  const dev = await readDevConfig(path.join(projectDir, 'temporal-dev.yaml'));
+  const [grpc, ui, http, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const config = { ...dev, ports: { grpc, ui, http, metrics }, dbFile: 'temporal.sqlite', logLevel: 'error' as const, headless: true };
+  return { start: () => startDevServer({ config, dataDir, cliPath: inject('temporalCliPath') }) };
 }
