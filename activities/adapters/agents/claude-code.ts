@@ -95,7 +95,8 @@ class ClaudeMonitor implements AgentMonitor {
         return lines;
       }
       case 'toolResults':
-        return event.results.filter((r) => r.isError).map(() => '← tool error');
+        // What the tool printed, each line marked as output (`  | `), at most a screenful per call.
+        return event.results.flatMap((r) => [...(r.isError ? ['← tool error'] : []), ...outputLines(r.text)]);
       case 'apiRetry':
         return [`api retry ${event.attempt ?? '?'}/${event.maxRetries ?? '?'}${event.errorStatus ? ` (HTTP ${event.errorStatus})` : ''}`];
       case 'permissionDenied':
@@ -126,6 +127,17 @@ class ClaudeMonitor implements AgentMonitor {
         return [];
     }
   }
+}
+
+const MAX_OUTPUT_LINES = 400;
+
+export const OUTPUT_MARK = '  | ';
+
+function outputLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const kept = lines.slice(0, MAX_OUTPUT_LINES).map((l) => `${OUTPUT_MARK}${l.length > 2000 ? `${l.slice(0, 2000)}…` : l}`);
+  return lines.length > MAX_OUTPUT_LINES ? [...kept, `${OUTPUT_MARK}(${lines.length - MAX_OUTPUT_LINES} more line(s))`] : kept;
 }
 
 /** The interesting part of a tool's input: the command, the file, or the whole input, short. */

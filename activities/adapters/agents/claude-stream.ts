@@ -28,7 +28,7 @@ export type ClaudeEvent =
   /** One assistant message (Claude Code prints a message's blocks as they complete; usage is per message). */
   | { type: 'assistant'; sessionId?: string; messageId?: string; text: string; toolUses: ClaudeToolUse[]; usage?: ClaudeUsage }
   /** The CLI's tool results, sent back to the model. */
-  | { type: 'toolResults'; results: { toolUseId: string; isError: boolean }[] }
+  | { type: 'toolResults'; results: { toolUseId: string; isError: boolean; text: string }[] }
   | { type: 'apiRetry'; attempt?: number; maxRetries?: number; retryDelayMs?: number; errorStatus?: number | null }
   | { type: 'permissionDenied'; toolName?: string }
   | {
@@ -79,6 +79,16 @@ function modelUsageOf(value: unknown): Record<string, ClaudeModelUsage> {
   return out;
 }
 
+/** A tool result's text: a string, or its text blocks joined. */
+function resultText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  return arr(content)
+    .map(obj)
+    .filter((block) => block?.type === 'text')
+    .map((block) => str(block?.text) ?? '')
+    .join('\n');
+}
+
 /** One stream-json object as an event (undefined: nothing to report). */
 export function claudeEvent(line: Record<string, unknown>): ClaudeEvent | undefined {
   const type = str(line.type) ?? '';
@@ -126,7 +136,7 @@ export function claudeEvent(line: Record<string, unknown>): ClaudeEvent | undefi
     const results = arr(message.content)
       .map(obj)
       .filter((block) => block?.type === 'tool_result')
-      .map((block) => ({ toolUseId: str(block?.tool_use_id) ?? '', isError: bool(block?.is_error) ?? false }));
+      .map((block) => ({ toolUseId: str(block?.tool_use_id) ?? '', isError: bool(block?.is_error) ?? false, text: resultText(block?.content) }));
     return results.length ? { type: 'toolResults', results } : { type: 'other', eventType: type };
   }
   if (type === 'result') {
