@@ -1,7 +1,7 @@
 // One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
 // attempt: the stage moves to a live host and starts again from what was pushed.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
-import { addUsage, agentActivityId, totalTokens, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
+import { addUsage, agentActivityId, totalTokens, usageText, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
 import { agentOn, records } from './activities.js';
 import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
 
@@ -64,7 +64,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       }
       const budget = attemptBudget(t, stage);
       if (budget === 'spent') {
-        const reason = `budget exceeded: the task has spent ${spentText(t)} of its budget`;
+        const reason = `budget exceeded: the task has spent its budget (${state.usage ? usageText(state.usage) : 'nothing reported'})`;
         await failed(reason, false);
         overBudget = reason;
         break;
@@ -117,8 +117,8 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       end('passed', gate.detail);
       await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha, ...round });
       // What the stage spent, when its agent reports it (a command agent reports nothing).
-      const spent = addUsage(...state.history.filter((a) => a.stage === stage.name && a.loop === again.round).map((a) => a.usage));
-      if (state.history.some((a) => a.stage === stage.name && a.loop === again.round && a.usage)) run.notify({ kind: 'stage-passed', key, stage: stage.name, attempt, usage: spent });
+      const reported = state.history.filter((a) => a.stage === stage.name && a.loop === again.round && a.usage).map((a) => a.usage);
+      if (reported.length) run.notify({ kind: 'stage-passed', key, stage: stage.name, attempt, usage: addUsage(...reported) });
       return;
     } catch (err) {
       if (isCancellation(err) || state.pendingStop) {
@@ -167,10 +167,4 @@ function attemptBudget(t: PlannedTask, stage: StageSpec): AgentRunRequest['budge
   }
   if (maxCostUsd === undefined && maxTokens === undefined) return undefined;
   return { ...(maxCostUsd !== undefined && { maxCostUsd }), ...(maxTokens !== undefined && { maxTokens }) };
-}
-
-function spentText(t: PlannedTask): string {
-  const u = t.state.usage;
-  if (!u) return 'nothing';
-  return `${u.costUsd === null ? 'an unknown amount' : `$${u.costUsd.toFixed(4)}`} and ${totalTokens(u)} tokens`;
 }

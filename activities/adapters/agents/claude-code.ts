@@ -4,7 +4,7 @@
 // agent edit files inside its working directory (writes elsewhere are denied by the CLI, and by the
 // sandbox), and `--allowedTools` grants the tools that need a prompt otherwise (Bash). The budget is
 // passed as `--max-budget-usd` too, so the CLI itself stops at it; orch enforces it as well.
-import { NO_USAGE, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
+import { addUsage, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
 import { clip, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
 import { ClaudeStreamParser, resultTotals, type ClaudeStreamEvent } from './claude-stream.js';
 import { costOf } from './pricing.js';
@@ -64,16 +64,9 @@ class ClaudeMonitor implements AgentMonitor {
 
   /** Usage so far from the assistant messages: until the result, cost is known only from a configured price. */
   #liveUsage(): Usage {
-    const total = { ...NO_USAGE };
-    for (const u of this.#messages.values()) {
-      total.inputTokens += u.inputTokens;
-      total.outputTokens += u.outputTokens;
-      total.cacheReadTokens += u.cacheReadTokens;
-      total.cacheWriteTokens += u.cacheWriteTokens;
-    }
-    total.turns = this.#messages.size;
-    total.costUsd = costOf(this.#prices, this.#model, total);
-    return total;
+    // One turn a message; the cost is known only from a configured price until the result says it.
+    const total = addUsage(...this.#messages.values());
+    return { ...total, costUsd: costOf(this.#prices, this.#model, total) };
   }
 
   #line(event: ClaudeStreamEvent): string[] {

@@ -6,7 +6,7 @@
 // `event_msg`/`token_count`): orch follows that file too, for live usage and the budget.
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { NO_USAGE, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
+import { addUsage, usageText, type AgentProgress, type PriceTable, type Usage } from '../../../workflows/contracts/index.js';
 import { clip, type AgentAdapter, type AgentMonitor, type AgentReport } from './adapter.js';
 import { CodexStreamParser, type CodexStreamEvent, type CodexUsage } from './codex-stream.js';
 import { FileFollower } from './follow.js';
@@ -106,16 +106,8 @@ class CodexMonitor implements AgentMonitor {
   #usage(): Usage {
     // turn.completed when exec reported it; the session file's per-call counts while a turn runs.
     const parts = this.#turns.length ? this.#turns : this.#calls;
-    const total = { ...NO_USAGE };
-    for (const p of parts) {
-      total.inputTokens += p.inputTokens;
-      total.outputTokens += p.outputTokens;
-      total.cacheReadTokens += p.cacheReadTokens;
-      total.cacheWriteTokens += p.cacheWriteTokens;
-    }
-    total.turns = this.#calls.length || this.#turns.length;
-    total.costUsd = costOf(this.#prices, this.#model, total);
-    return total;
+    const total = { ...addUsage(...parts.map((p) => ({ ...p, costUsd: 0, turns: 0 }))), turns: this.#calls.length || this.#turns.length };
+    return { ...total, costUsd: costOf(this.#prices, this.#model, total) };
   }
 
   #sessionLine(line: string): void {
