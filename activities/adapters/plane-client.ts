@@ -4,11 +4,16 @@
 // Facts it relies on (Plane `apps/api/plane/api`, see /work/shared/REFERENCE.md):
 //   base `${PLANE_BASE_URL}/api/v1/`, every request carries `X-Api-Key`;
 //   GET   /workspaces/{slug}/projects/{pid}/states/                       → paginated `{results, next_cursor, next_page_results}` (older: a bare list)
+//   GET   /workspaces/{slug}/projects/{pid}/work-items/?per_page&cursor   → paginated work items, `state` as an id
 //   POST  /workspaces/{slug}/projects/{pid}/work-items/{id}/comments/     `{comment_html}` → 201
 //   PATCH /workspaces/{slug}/projects/{pid}/work-items/{id}/              `{state}` → 200
-//   a wrong or missing key → 401 (some deployments 403);
-//   rate limit 60 requests/min per key: allowed answers carry `X-RateLimit-Remaining` and
-//   `X-RateLimit-Reset` (epoch seconds); a 429 (DRF throttle) carries `Retry-After` (seconds).
+//   `work-items/` exists since Plane v1.1.0; `issues/` (deprecated) is served by every version. A
+//   404 on `work-items/` is tried again on `issues/`, and the answer is remembered per project;
+//   a wrong or missing key → 403 (DRF's APIKeyAuthentication fails as "permission denied"; a
+//   proxy may say 401);
+//   rate limit 60 requests/min per key, a sliding window: allowed answers carry
+//   `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds); a 429 (DRF throttle) carries
+//   only `Retry-After` (seconds).
 //
 // orch's own writes come back as webhooks with orch's bot user as actor; the webhook drops them.
 import { usageText, type CompensationResult, type ProgressUpdate, type Usage } from '../../workflows/contracts/index.js';
@@ -72,10 +77,19 @@ export interface PlaneWorkItem {
   state: string | { id: string } | null;
   sequence_id?: number;
   name?: string;
+  project?: string;
+  description_html?: string | null;
+  description_stripped?: string | null;
+  updated_at?: string;
 }
 
+/** Where a project's work items live: `work-items` (Plane ≥ v1.1.0) or the older `issues`. */
+export type WorkItemSegment = 'work-items' | 'issues';
+
+type Page<T> = T[] | { results?: T[]; next_cursor?: string | null; next_page_results?: boolean };
+
 const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const MAX_PAGES = 20;
+const MAX_PAGES = 50;
 
 /**
  * How long to wait after a 429 (or after an answer that used up the window). `Retry-After` is
@@ -113,35 +127,75 @@ export class PlaneClient {
     this.now = options.now ?? Date.now;
   }
 
-  private workItemPath(projectId: string, workItemId: string): string {
-    return `${this.workspacePath}/projects/${encodeURIComponent(projectId)}/work-items/${encodeURIComponent(workItemId)}/`;
+  /** Which segment works for each project, once a request has told (per client: per base URL). */
+  private readonly segments = new Map<string, WorkItemSegment>();
+
+  private projectPath(projectId: string): string {
+    return `${this.workspacePath}/projects/${encodeURIComponent(projectId)}`;
   }
 
-  /** All states of a project (every page). */
-  async listStates(projectId: string): Promise<PlaneState[]> {
-    const base = `${this.workspacePath}/projects/${encodeURIComponent(projectId)}/states/`;
-    const out: PlaneState[] = [];
+  /**
+   * Runs `call` on the project's work-item segment: the remembered one, else `work-items` and, on
+   * a 404, `issues`. The segment that answers is remembered; a 404 on both is the caller's 404.
+   */
+  private async onWorkItems<T>(projectId: string, call: (base: string) => Promise<T>): Promise<T> {
+    const known = this.segments.get(projectId);
+    const base = (seg: WorkItemSegment) => `${this.projectPath(projectId)}/${seg}/`;
+    if (known) return call(base(known));
+    try {
+      const r = await call(base('work-items'));
+      this.segments.set(projectId, 'work-items');
+      return r;
+    } catch (err) {
+      if (!(err instanceof PlaneApiError && err.status === 404)) throw err;
+      const r = await call(base('issues')).catch((old: unknown) => {
+        throw old instanceof PlaneApiError && old.status === 404 ? err : old;
+      });
+      this.segments.set(projectId, 'issues');
+      return r;
+    }
+  }
+
+  /** The segment a project's work items were last reached on (undefined before the first call). */
+  segmentOf(projectId: string): WorkItemSegment | undefined {
+    return this.segments.get(projectId);
+  }
+
+  /** Every page of a paginated list (or a bare list, as older versions answer). */
+  private async allPages<T>(base: string, perPage: number): Promise<T[]> {
+    const out: T[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const q = new URLSearchParams({ per_page: '100' });
+      const q = new URLSearchParams({ per_page: String(perPage) });
       if (cursor) q.set('cursor', cursor);
-      const body = (await this.request('GET', `${base}?${q}`, undefined, [200])) as
-        | PlaneState[]
-        | { results?: PlaneState[]; next_cursor?: string | null; next_page_results?: boolean };
+      const body = (await this.request('GET', `${base}?${q}`, undefined, [200])) as Page<T>;
       if (Array.isArray(body)) return body;
       out.push(...(body.results ?? []));
       if (!body.next_page_results || !body.next_cursor || body.next_cursor === cursor) return out;
       cursor = body.next_cursor;
     }
-    return out;
+    throw new PlaneApiError('GET', base, 200, '', `more than ${MAX_PAGES} pages of ${perPage}`);
+  }
+
+  /** All states of a project (every page). */
+  async listStates(projectId: string): Promise<PlaneState[]> {
+    return this.allPages<PlaneState>(`${this.projectPath(projectId)}/states/`, 100);
+  }
+
+  /** All work items of a project (every page of 100). */
+  async listWorkItems(projectId: string): Promise<PlaneWorkItem[]> {
+    return this.onWorkItems(projectId, (base) => this.allPages<PlaneWorkItem>(base, 100));
   }
 
   async addComment(projectId: string, workItemId: string, html: string): Promise<PlaneComment> {
-    return (await this.request('POST', `${this.workItemPath(projectId, workItemId)}comments/`, { comment_html: html }, [200, 201])) as PlaneComment;
+    return this.onWorkItems(
+      projectId,
+      async (base) => (await this.request('POST', `${base}${encodeURIComponent(workItemId)}/comments/`, { comment_html: html }, [200, 201])) as PlaneComment,
+    );
   }
 
   async setState(projectId: string, workItemId: string, stateId: string): Promise<PlaneWorkItem> {
-    return (await this.request('PATCH', this.workItemPath(projectId, workItemId), { state: stateId }, [200])) as PlaneWorkItem;
+    return this.onWorkItems(projectId, async (base) => (await this.request('PATCH', `${base}${encodeURIComponent(workItemId)}/`, { state: stateId }, [200])) as PlaneWorkItem);
   }
 
   private async request(method: string, path: string, body: unknown, ok: number[]): Promise<unknown> {
@@ -178,7 +232,7 @@ export class PlaneClient {
       if (!ok.includes(res.status)) {
         const hint =
           res.status === 401 || res.status === 403
-            ? 'Plane rejected the API key: check PLANE_API_KEY, its workspace and the bot user\'s project membership'
+            ? 'Plane rejected the API key (PLANE_API_KEY): check the key, its workspace and the bot user\'s project membership'
             : res.status === 404
               ? 'no such workspace, project or work item (check PLANE_WORKSPACE_SLUG and the ids)'
               : undefined;

@@ -23,8 +23,8 @@ describe('Plane progress comments', () => {
 
   it('posts the stage comments and the final one in order, retrying a 429 after the reset', async () => {
     const item = '11111111-2222-4333-8444-555555555555';
-    // The first two comment calls are rate limited; Plane announces the reset in epoch seconds.
-    plane.answer429(2, { inSeconds: 1, reset: 'epoch' });
+    // The first two comment calls are rate limited; Plane's 429 says when in Retry-After.
+    plane.answer429(2, { inSeconds: 1 });
     await env.api('POST', '/api/tasks', { key: 'DEMO-7', repo: 'demo', title: 'commented', planeIssueId: item, planeProjectId: DEMO_PROJECT_ID });
     const done = await env.waitForStatus('DEMO-7', TERMINAL_STATUSES);
     expect(done.task.status).toBe('done');

@@ -3,13 +3,18 @@
 // IssueExpandSerializer, and a local stand-in for the API v1 endpoints orch calls.
 //
 // Stand-in routes (Plane `apps/api/plane/api/urls`), each under /api/v1 and needing `X-Api-Key`
-// (missing or wrong → 401 `{"detail": …}`):
+// (missing or wrong → 403 `{"detail": …}`: DRF answers a failed authentication 403 when the
+// authenticator sends no WWW-Authenticate, as Plane's APIKeyAuthentication does not):
 //   GET   /workspaces/{slug}/projects/{pid}/states/                    200 paginated `{results, next_cursor, next_page_results, …}`
+//   GET   /workspaces/{slug}/projects/{pid}/work-items/                200 paginated work items (`state` an id)
 //   POST  /workspaces/{slug}/projects/{pid}/work-items/{id}/comments/  201 comment | 400 no comment_html
 //   PATCH /workspaces/{slug}/projects/{pid}/work-items/{id}/           200 work item | 400 state not of the project
+// `work-items/` exists since Plane v1.1.0; the same routes under `issues/` are served by every
+// version. `legacyOnly` makes the stand-in an older Plane: `work-items/` is Django's HTML 404.
 // Unknown workspace or project → 404. Allowed answers carry `X-RateLimit-Remaining` and
-// `X-RateLimit-Reset` (epoch seconds), as Plane's ApiKeyRateThrottle does; over the limit, or
-// while `answer429(n)` is pending, → 429 with `Retry-After`.
+// `X-RateLimit-Reset` (epoch seconds), as Plane's ApiKeyRateThrottle does; its window is DRF's,
+// sliding (the requests of the last 60 s count); over the limit, or while `answer429(n)` is
+// pending, → 429 with only `Retry-After` (seconds, DRF's `wait()` rounded up).
 
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -43,8 +48,10 @@ export interface PlaneStandinOptions {
   projects?: Record<string, PlaneStateRef[]>;
   /** Requests per minute per key (Plane's default is 60). */
   rateLimitPerMinute?: number;
-  /** Largest page the states list returns (Plane caps per_page too). */
+  /** Largest page a list returns (Plane caps per_page too). */
   maxPerPage?: number;
+  /** An older Plane (< v1.1.0): only the `issues/` routes exist. */
+  legacyOnly?: boolean;
 }
 
 export interface PlaneRecordedRequest {
@@ -57,6 +64,20 @@ export interface PlaneRecordedRequest {
   status: number;
 }
 
+/** A work item as the stand-in keeps it (the v1 API's IssueSerializer fields orch reads). */
+export interface StandinWorkItem {
+  id: string;
+  project: string;
+  sequence_id: number;
+  name: string;
+  /** The state's id. */
+  state: string;
+  description_html: string;
+  description_stripped: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface PlaneStandin {
   /** What orch's PLANE_BASE_URL would be (the API is under `/api/v1/`). */
   baseUrl: string;
@@ -65,23 +86,26 @@ export interface PlaneStandin {
   comments: Map<string, { id: string; comment_html: string }[]>;
   /** Work item id → its state id, after PATCHes. */
   workItemStates: Map<string, string>;
-  /**
-   * The next `n` requests answer 429. `reset` says how the reset is announced: `epoch`
-   * (`X-RateLimit-Reset` in epoch seconds, Plane's format), `delta` (seconds from now), or
-   * `retry-after` (only a `Retry-After` header, as DRF's throttle sends).
-   */
-  answer429(n: number, o?: { inSeconds?: number; reset?: 'epoch' | 'delta' | 'retry-after' }): void;
+  /** The board's work items, by id: what the list endpoint answers. */
+  workItems: Map<string, StandinWorkItem>;
+  /** Puts a work item on the board (or moves it: same id). */
+  putWorkItem(o: { id: string; sequenceId: number; state: PlaneStateRef | string; name?: string; projectId?: string; description?: string }): StandinWorkItem;
+  /** The next `n` requests answer 429, with `Retry-After: inSeconds` (default 1). */
+  answer429(n: number, o?: { inSeconds?: number }): void;
   close(): Promise<void>;
 }
 
 class StandinError extends Error {
   constructor(
     readonly status: number,
-    readonly body: Record<string, unknown>,
+    readonly body: Record<string, unknown> | string,
   ) {
-    super(JSON.stringify(body));
+    super(typeof body === 'string' ? body : JSON.stringify(body));
   }
 }
+
+const DJANGO_404 = '<!doctype html>\n<html lang="en">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n';
+const WINDOW_S = 60;
 
 export async function startPlaneStandin(options: PlaneStandinOptions): Promise<PlaneStandin> {
   const projects = options.projects ?? { [DEMO_PROJECT_ID]: Object.values(demoStates) };
@@ -90,9 +114,10 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
   const requests: PlaneRecordedRequest[] = [];
   const comments = new Map<string, { id: string; comment_html: string }[]>();
   const workItemStates = new Map<string, string>();
-  let forced: { left: number; inSeconds: number; reset: 'epoch' | 'delta' | 'retry-after' } = { left: 0, inSeconds: 1, reset: 'epoch' };
-  let windowStart = Date.now();
-  let used = 0;
+  const workItems = new Map<string, StandinWorkItem>();
+  let forced = { left: 0, inSeconds: 1 };
+  /** DRF's throttle history: the times (s) of the allowed requests in the window, newest first. */
+  let history: number[] = [];
 
   const readBody = async (req: IncomingMessage): Promise<unknown> => {
     const chunks: Buffer[] = [];
@@ -106,11 +131,37 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
     }
   };
 
-  const route = (method: string, path: string, slug: string, pid: string) => {
+  const route = (slug: string, pid: string) => {
     if (slug !== options.workspaceSlug) throw new StandinError(404, { error: 'Workspace does not exist' });
     const states = projects[pid];
     if (!states) throw new StandinError(404, { error: 'Project does not exist' });
-    return { method, path, states };
+    return { states };
+  };
+
+  /** One page of `all`, as Plane's cursor paginator answers it (cursor `per_page:page:0`). */
+  const paginate = <T>(url: URL, all: T[]) => {
+    const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 100) || 100, maxPerPage);
+    const [, pageText] = (url.searchParams.get('cursor') ?? `${perPage}:0:0`).split(':');
+    const page = Number(pageText) || 0;
+    const results = all.slice(page * perPage, (page + 1) * perPage);
+    return {
+      page,
+      perPage,
+      body: {
+        grouped_by: null,
+        sub_grouped_by: null,
+        total_count: all.length,
+        next_cursor: `${perPage}:${page + 1}:0`,
+        prev_cursor: `${perPage}:${Math.max(0, page - 1)}:0`,
+        next_page_results: (page + 1) * perPage < all.length,
+        prev_page_results: page > 0,
+        count: results.length,
+        total_pages: Math.ceil(all.length / perPage),
+        total_results: all.length,
+        extra_stats: null,
+        results,
+      },
+    };
   };
 
   const handle = async (req: IncomingMessage, url: URL, body: unknown): Promise<[number, unknown]> => {
@@ -118,11 +169,10 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
     const p = url.pathname;
     let m = /^\/api\/v1\/workspaces\/([^/]+)\/projects\/([^/]+)\/states\/$/.exec(p);
     if (m && method === 'GET') {
-      const { states } = route(method, p, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-      const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 100) || 100, maxPerPage);
-      const [, pageText] = (url.searchParams.get('cursor') ?? `${perPage}:0:0`).split(':');
-      const page = Number(pageText) || 0;
-      const results = states.slice(page * perPage, (page + 1) * perPage).map((s, i) => ({
+      const pid = decodeURIComponent(m[2]!);
+      const { states } = route(decodeURIComponent(m[1]!), pid);
+      const { page, perPage, body: out } = paginate(url, states);
+      out.results = out.results.map((s, i) => ({
         id: s.id,
         name: s.name,
         color: s.color ?? '#000000',
@@ -130,50 +180,42 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
         sequence: 15000 * (page * perPage + i + 1),
         default: s.group === 'backlog',
         description: '',
-        project: decodeURIComponent(m![2]!),
+        project: pid,
         workspace: DEMO_WORKSPACE_ID,
-      }));
-      const more = (page + 1) * perPage < states.length;
-      return [
-        200,
-        {
-          grouped_by: null,
-          sub_grouped_by: null,
-          total_count: states.length,
-          next_cursor: `${perPage}:${page + 1}:0`,
-          prev_cursor: `${perPage}:${Math.max(0, page - 1)}:0`,
-          next_page_results: more,
-          prev_page_results: page > 0,
-          count: results.length,
-          total_pages: Math.ceil(states.length / perPage),
-          total_results: states.length,
-          extra_stats: null,
-          results,
-        },
-      ];
+      })) as never;
+      return [200, out];
     }
-    m = /^\/api\/v1\/workspaces\/([^/]+)\/projects\/([^/]+)\/work-items\/([^/]+)\/comments\/$/.exec(p);
-    if (m && method === 'POST') {
-      route(method, p, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+    // The work-item routes, under either segment.
+    m = /^\/api\/v1\/workspaces\/([^/]+)\/projects\/([^/]+)\/(work-items|issues)\/(?:([^/]+)\/)?(comments\/)?$/.exec(p);
+    if (!m) throw new StandinError(404, DJANGO_404);
+    if (m[3] === 'work-items' && options.legacyOnly) throw new StandinError(404, DJANGO_404);
+    const pid = decodeURIComponent(m[2]!);
+    const { states } = route(decodeURIComponent(m[1]!), pid);
+    const issue = m[4] === undefined ? undefined : decodeURIComponent(m[4]);
+    if (issue === undefined && !m[5] && method === 'GET') {
+      const items = [...workItems.values()].filter((w) => w.project === pid).sort((a, b) => b.created_at.localeCompare(a.created_at));
+      return [200, paginate(url, items).body];
+    }
+    if (issue !== undefined && m[5] && method === 'POST') {
       const html = (body as { comment_html?: unknown } | undefined)?.comment_html;
       if (typeof html !== 'string' || !html) throw new StandinError(400, { comment_html: ['This field is required.'] });
-      const issue = decodeURIComponent(m[3]!);
       const comment = { id: randomUUID(), comment_html: html };
       comments.set(issue, [...(comments.get(issue) ?? []), comment]);
-      return [201, { ...comment, comment_stripped: html.replace(/<[^>]*>/g, ''), issue, project: decodeURIComponent(m[2]!), workspace: DEMO_WORKSPACE_ID, actor: botActor.id, created_at: isoNow() }];
+      return [201, { ...comment, comment_stripped: html.replace(/<[^>]*>/g, ''), issue, project: pid, workspace: DEMO_WORKSPACE_ID, actor: botActor.id, created_at: isoNow() }];
     }
-    m = /^\/api\/v1\/workspaces\/([^/]+)\/projects\/([^/]+)\/work-items\/([^/]+)\/$/.exec(p);
-    if (m && method === 'PATCH') {
-      const { states } = route(method, p, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+    if (issue !== undefined && !m[5] && method === 'PATCH') {
       const state = (body as { state?: unknown } | undefined)?.state;
       if (state !== undefined && !states.some((s) => s.id === state)) {
         throw new StandinError(400, { error: 'State is not valid please pass a valid state_id' });
       }
-      const issue = decodeURIComponent(m[3]!);
-      if (typeof state === 'string') workItemStates.set(issue, state);
-      return [200, { id: issue, state: workItemStates.get(issue) ?? null, project: decodeURIComponent(m[2]!), workspace: DEMO_WORKSPACE_ID, updated_at: isoNow() }];
+      if (typeof state === 'string') {
+        workItemStates.set(issue, state);
+        const w = workItems.get(issue);
+        if (w) Object.assign(w, { state, updated_at: isoNow() });
+      }
+      return [200, { id: issue, state: workItemStates.get(issue) ?? null, project: pid, workspace: DEMO_WORKSPACE_ID, updated_at: isoNow() }];
     }
-    throw new StandinError(404, { detail: 'Not found.' });
+    throw new StandinError(405, { detail: `Method "${method}" not allowed.` });
   };
 
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -183,34 +225,30 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
     requests.push(record);
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(payload));
+      const html = typeof payload === 'string';
+      res.writeHead(status, { 'content-type': html ? 'text/html; charset=utf-8' : 'application/json', ...headers });
+      res.end(html ? payload : JSON.stringify(payload));
     };
     try {
       record.body = await readBody(req);
-      if (!apiKey) return send(401, { detail: 'Authentication credentials were not provided.' });
-      if (apiKey !== options.apiKey) return send(401, { detail: 'Given API token is not valid' });
-      const nowS = Date.now() / 1000;
+      if (!apiKey) return send(403, { detail: 'Authentication credentials were not provided.' });
+      if (apiKey !== options.apiKey) return send(403, { detail: 'Given API token is not valid' });
+      const now = Date.now() / 1000;
       if (forced.left > 0) {
         forced.left--;
-        const at = Math.ceil(nowS + forced.inSeconds);
-        const headers: Record<string, string> =
-          forced.reset === 'retry-after'
-            ? { 'retry-after': String(forced.inSeconds) }
-            : { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(forced.reset === 'epoch' ? at : forced.inSeconds) };
-        return send(429, { detail: `Request was throttled. Expected available in ${forced.inSeconds} seconds.` }, headers);
+        return send(429, { detail: `Request was throttled. Expected available in ${forced.inSeconds} seconds.` }, { 'retry-after': String(forced.inSeconds) });
       }
-      if (Date.now() - windowStart >= 60_000) {
-        windowStart = Date.now();
-        used = 0;
+      // DRF SimpleRateThrottle: drop what left the window; full → wait (remaining / available).
+      history = history.filter((t) => t > now - WINDOW_S);
+      if (history.length >= limit) {
+        const remaining = WINDOW_S - (now - history[0]!);
+        const wait = Math.max(1, Math.ceil(remaining / Math.max(1, limit - history.length + 1)));
+        return send(429, { detail: `Request was throttled. Expected available in ${wait} seconds.` }, { 'retry-after': String(wait) });
       }
-      const resetAt = Math.ceil((windowStart + 60_000) / 1000);
-      if (used >= limit) {
-        return send(429, { detail: 'Request was throttled.' }, { 'retry-after': String(Math.max(1, Math.ceil(resetAt - nowS))) });
-      }
-      used++;
+      history.unshift(now);
       const [status, payload] = await handle(req, url, record.body);
-      send(status, payload, { 'x-ratelimit-remaining': String(Math.max(0, limit - used)), 'x-ratelimit-reset': String(resetAt) });
+      const oldest = history[history.length - 1]!;
+      send(status, payload, { 'x-ratelimit-remaining': String(Math.max(0, limit - history.length)), 'x-ratelimit-reset': String(Math.ceil(oldest + WINDOW_S)) });
     } catch (err) {
       if (err instanceof StandinError) return send(err.status, err.body);
       send(500, { error: (err as Error).message });
@@ -223,8 +261,27 @@ export async function startPlaneStandin(options: PlaneStandinOptions): Promise<P
     requests,
     comments,
     workItemStates,
+    workItems,
+    putWorkItem(o) {
+      const now = isoNow();
+      const prior = workItems.get(o.id);
+      const description = o.description ?? prior?.description_stripped ?? null;
+      const item: StandinWorkItem = {
+        id: o.id,
+        project: o.projectId ?? prior?.project ?? DEMO_PROJECT_ID,
+        sequence_id: o.sequenceId,
+        name: o.name ?? prior?.name ?? `Plane item ${o.sequenceId}`,
+        state: typeof o.state === 'string' ? o.state : o.state.id,
+        description_html: description ? `<p>${description}</p>` : '<p></p>',
+        description_stripped: description,
+        created_at: prior?.created_at ?? now,
+        updated_at: now,
+      };
+      workItems.set(o.id, item);
+      return item;
+    },
     answer429(n, o = {}) {
-      forced = { left: n, inSeconds: o.inSeconds ?? 1, reset: o.reset ?? 'epoch' };
+      forced = { left: n, inSeconds: o.inSeconds ?? 1 };
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };

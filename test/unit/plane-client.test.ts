@@ -66,26 +66,32 @@ describe('PlaneClient', () => {
     expect(plane.requests.map((r) => new URL(r.url, 'http://x').searchParams.get('cursor'))).toEqual([null, '2:1:0', '2:2:0']);
   });
 
-  it('waits for X-RateLimit-Reset (epoch seconds) after a 429, then retries', async () => {
-    plane.answer429(1, { inSeconds: 2, reset: 'epoch' });
+  it('waits for Retry-After (the only header of a Plane 429), then retries', async () => {
+    plane.answer429(1, { inSeconds: 2 });
     await client().addComment(DEMO_PROJECT_ID, ITEM, '<p>after the limit</p>');
     expect(plane.requests.map((r) => r.status)).toEqual([429, 201]);
-    expect(sleeps).toHaveLength(1);
-    // Reset is whole epoch seconds ~2 s ahead; a little slack is added.
-    expect(sleeps[0]).toBeGreaterThan(500);
-    expect(sleeps[0]).toBeLessThan(4000);
+    // A little past the announced wait, so the window has really moved on.
+    expect(sleeps).toEqual([2250]);
     expect(plane.comments.get(ITEM)).toHaveLength(1);
   });
 
-  it('reads a small X-RateLimit-Reset as seconds from now, and honours Retry-After', async () => {
-    plane.answer429(1, { inSeconds: 3, reset: 'delta' });
-    await client().addComment(DEMO_PROJECT_ID, ITEM, '<p>a</p>');
-    plane.answer429(1, { inSeconds: 1, reset: 'retry-after' });
-    await client().addComment(DEMO_PROJECT_ID, ITEM, '<p>b</p>');
-    expect(sleeps).toEqual([3250, 1250]);
-    expect(plane.comments.get(ITEM)).toHaveLength(2);
+  it("the stand-in's 429 carries only Retry-After; its window slides", async () => {
+    await plane.close();
+    plane = await startPlaneStandin({ apiKey: API_KEY, workspaceSlug: SLUG, rateLimitPerMinute: 2 });
+    const raw = () => fetch(`${plane.baseUrl}/api/v1/workspaces/${SLUG}/projects/${DEMO_PROJECT_ID}/states/`, { headers: { 'x-api-key': API_KEY } });
+    const allowed = await raw();
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get('x-ratelimit-remaining')).toBe('1');
+    expect(Number(allowed.headers.get('x-ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
+    expect((await raw()).status).toBe(200);
+    const limited = await raw();
+    expect(limited.status).toBe(429);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    // Sliding: the oldest request leaves the window about 60 s after it was made.
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect([...limited.headers.keys()].filter((h) => h.startsWith('x-ratelimit'))).toEqual([]);
   });
-
   it('gives up after a bounded number of 429s, and when the reset is too far away', async () => {
     plane.answer429(10, { inSeconds: 1 });
     const err = await client({ maxRateLimitRetries: 2 }).addComment(DEMO_PROJECT_ID, ITEM, '<p>x</p>').catch((e: unknown) => e);
@@ -94,7 +100,7 @@ describe('PlaneClient', () => {
     expect((err as Error).message).toMatch(/rate limited; gave up after 3 attempt/);
     expect(plane.requests).toHaveLength(3);
 
-    plane.answer429(1, { inSeconds: 600, reset: 'retry-after' });
+    plane.answer429(1, { inSeconds: 600 });
     const far = await client().addComment(DEMO_PROJECT_ID, ITEM, '<p>x</p>').catch((e: unknown) => e);
     expect((far as PlaneApiError).status).toBe(429);
     expect(plane.comments.get(ITEM)).toBeUndefined();
@@ -112,12 +118,50 @@ describe('PlaneClient', () => {
     expect(sleeps[0]).toBeLessThanOrEqual(61_000);
   });
 
-  it('surfaces a rejected API key as a clear 401', async () => {
+  it('surfaces a rejected or missing API key (Plane answers 403) as an error naming the key', async () => {
     const err = await client({ apiKey: 'wrong' }).addComment(DEMO_PROJECT_ID, ITEM, '<p>x</p>').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlaneApiError);
-    expect(err).toMatchObject({ status: 401, isAuthError: true });
-    expect((err as Error).message).toMatch(/answered 401 \(Plane rejected the API key: check PLANE_API_KEY.*Given API token is not valid/);
+    expect(err).toMatchObject({ status: 403, isAuthError: true });
+    expect((err as Error).message).toMatch(/answered 403 \(Plane rejected the API key \(PLANE_API_KEY\).*Given API token is not valid/);
     expect(plane.requests[0]!.apiKey).toBe('wrong');
+    const none = await fetch(`${plane.baseUrl}/api/v1/workspaces/${SLUG}/projects/${DEMO_PROJECT_ID}/states/`);
+    expect([none.status, await none.json()]).toEqual([403, { detail: 'Authentication credentials were not provided.' }]);
+  });
+
+  it('lists every work item of a project, following the cursor', async () => {
+    await plane.close();
+    plane = await startPlaneStandin({ apiKey: API_KEY, workspaceSlug: SLUG, maxPerPage: 2 });
+    for (let i = 1; i <= 5; i++) plane.putWorkItem({ id: `d0000000-0000-4000-8000-00000000000${i}`, sequenceId: i, state: demoStates.toAnalyse });
+    const items = await client().listWorkItems(DEMO_PROJECT_ID);
+    expect(items.map((w) => w.sequence_id).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(items.every((w) => w.state === demoStates.toAnalyse.id)).toBe(true);
+    expect(plane.requests.map((r) => new URL(r.url, 'http://x').pathname)).toEqual(Array(3).fill(`/api/v1/workspaces/${SLUG}/projects/${DEMO_PROJECT_ID}/work-items/`));
+  });
+
+  it('falls back to the issues/ path on an older Plane, and remembers it per project', async () => {
+    await plane.close();
+    plane = await startPlaneStandin({ apiKey: API_KEY, workspaceSlug: SLUG, legacyOnly: true });
+    const c = client();
+    await c.addComment(DEMO_PROJECT_ID, ITEM, '<p>one</p>');
+    await c.addComment(DEMO_PROJECT_ID, ITEM, '<p>two</p>');
+    expect(c.segmentOf(DEMO_PROJECT_ID)).toBe('issues');
+    expect(plane.requests.map((r) => [r.url.replace(/^.*\/projects\/[^/]+\//, ''), r.status])).toEqual([
+      [`work-items/${ITEM}/comments/`, 404],
+      [`issues/${ITEM}/comments/`, 201],
+      [`issues/${ITEM}/comments/`, 201],
+    ]);
+    expect(plane.comments.get(ITEM)?.map((x) => x.comment_html)).toEqual(['<p>one</p>', '<p>two</p>']);
+    // A project that does not exist is a 404 on both paths, reported as such and not remembered.
+    const gone = await c.addComment('not-a-project', ITEM, '<p>x</p>').catch((e: unknown) => e);
+    expect(gone).toMatchObject({ status: 404 });
+    expect(c.segmentOf('not-a-project')).toBeUndefined();
+  });
+
+  it('stays on work-items/ where Plane serves it', async () => {
+    const c = client();
+    await c.addComment(DEMO_PROJECT_ID, ITEM, '<p>new</p>');
+    expect(c.segmentOf(DEMO_PROJECT_ID)).toBe('work-items');
+    expect(plane.requests.map((r) => r.status)).toEqual([201]);
   });
 
   it('parses the rate-limit headers', () => {
@@ -156,7 +200,7 @@ describe('notifyPlane', () => {
     const err = await bad.notifyPlane({ planeProjectId: DEMO_PROJECT_ID, planeIssueId: ITEM, update }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect((err as Error).message).toMatch(/401/);
+    expect((err as Error).message).toMatch(/403.*PLANE_API_KEY/);
     const gone = await createPlaneActivities({ config: config() }).notifyPlane({ planeProjectId: 'not-a-project', planeIssueId: ITEM, update });
     expect(gone).toMatchObject({ sent: false, reason: expect.stringMatching(/not found.*404/) });
   });
