@@ -1,8 +1,9 @@
 // What a trusted (signature-checked) delivery asks of orch — pure: body and config in, decision out.
 //
 // What acts (everything else is answered 2xx `ignored: <why>`):
-//   event `issue`, action `updated`/`created`, `activity.field` `state` or `state_id`, and the
-//   work item's state name (`data.state.name`, trimmed, case-insensitive) equal to
+//   event `issue`, action `updated`/`created`, `activity.field` `state` or `state_id` (or, for
+//   `created`, null: Plane's delivery of a new work item names no field), and the work item's
+//   state name (`data.state.name`, trimmed, case-insensitive) equal to
 //     ORCH_PLANE_START_STATE (`To Analyse`) → start task `<IDENTIFIER>-<sequence_id>`;
 //     ORCH_PLANE_STOP_STATE  (`STOP`)       → stop it (when ORCH_STOP_STATUS_ENABLED and the repo is
 //                                             allowed by ORCH_STOP_STATUS_REPOS).
@@ -50,7 +51,7 @@ const stateChangeSchema = z.object({
       if (d.project === undefined && d.project_id === undefined) ctx.addIssue({ code: 'custom', path: ['project'], message: 'the work item\'s project id is missing' });
     }),
   activity: z.object({
-    field: z.string(),
+    field: z.string().nullable(),
     actor: z.object({
       id: idLike,
       display_name: z.string().nullish(),
@@ -64,6 +65,7 @@ type WorkItem = z.infer<typeof stateChangeSchema>['data'];
 export const contentKeyOf = (workItemId: string, stateId: string): string => `plane:${workItemId}:state:${stateId}`;
 
 const STATE_ACTIONS = new Set(['updated', 'created', 'update', 'create']);
+const CREATED_ACTIONS = new Set(['created', 'create']);
 const STATE_FIELDS = new Set(['state', 'state_id']);
 
 /** What the delivery's row records, as far as the body could be read. */
@@ -126,7 +128,9 @@ export function decide(body: Buffer, cfg: PlaneBridgeConfig): Decision {
   if (event !== 'issue') return ignore(`event "${cut(event, 50)}" is not a work item event`);
   if (!STATE_ACTIONS.has(action)) return ignore(`action "${cut(action, 50)}" is not a state change`);
   const field = (envelope.data.activity as { field?: unknown } | null | undefined)?.field;
-  if (typeof field !== 'string' || !STATE_FIELDS.has(field)) {
+  // A work item created in a state is in it as much as one moved there.
+  const created = CREATED_ACTIONS.has(action) && field === null;
+  if (!created && (typeof field !== 'string' || !STATE_FIELDS.has(field))) {
     return ignore(`field ${typeof field === 'string' ? `"${cut(field, 50)}"` : String(field ?? null)} is not a state change`);
   }
   const parsed = stateChangeSchema.safeParse(json);

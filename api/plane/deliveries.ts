@@ -85,10 +85,10 @@ export async function insertDelivery(db: Pick<Db, 'insert'>, row: DeliveryRow, o
   }
 }
 
-/** What orch did with a delivery it claimed (inserted as `processing`). */
-export async function recordOutcome(db: Db, id: number, r: { outcome: string; status: number; detail: string | null }): Promise<void> {
+/** What orch did with a delivery it claimed (inserted as `processing`, answered 202 before it acted). */
+export async function recordOutcome(db: Db, id: number, r: { outcome: string; detail: string | null }): Promise<void> {
   await db
     .update(webhookDeliveries)
-    .set({ outcome: r.outcome, httpStatus: r.status, detail: cut(r.detail, 4000) })
+    .set({ outcome: r.outcome, detail: cut(r.detail, 4000) })
     .where(eq(webhookDeliveries.id, id));
 }

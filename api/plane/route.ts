@@ -2,13 +2,19 @@
 // signature is the authentication, and unsigned input is never accepted.
 //
 // Per delivery: verify (verify.ts) → decide (decide.ts; comments: comment.ts) → dedupe and claim
-// (dedupe.ts) → act (act.ts). Every delivery is recorded (deliveries.ts), whatever its outcome; a failing record
-// never changes the answer.
+// (dedupe.ts) → answer → act (act.ts). Every delivery is recorded (deliveries.ts), whatever its
+// outcome; a failing record never changes the answer.
 //
 // Plane's sender (bgtasks/webhook_task.py): the body is Python `json.dumps(payload)`, signed with
 // HMAC-SHA256 hex in `X-Plane-Signature`; `X-Plane-Delivery` is new on every attempt; Plane retries
 // only on connection errors and timeouts, never on an HTTP status; one move may arrive twice, as a
 // `state` and a `state_id` delivery, each carrying the work item as it is when it is sent.
+//
+// So a move to act on is answered 202 `accepted` as soon as its claim (the row, `processing`) is
+// committed, and acted on afterwards: nothing that goes wrong while acting (Temporal slow or
+// away) can turn into an error status Plane would drop the move for. The act's outcome lands in
+// the row. Where even the claim cannot be written (PostgreSQL down) the answer is 503, and the
+// Plane reconciler (activities/plane-reconcile.ts) finds the move on the board within its interval.
 //
 // Consequence of the dedupe window (ORCH_WEBHOOK_DEDUPE_WINDOW_MS): moving an item to STOP and back
 // to To Analyse restarts it only when the previous To Analyse is older than the window; inside it
@@ -117,6 +123,10 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
       return void res.status(200).json({ outcome: 'duplicate', deliveryId: row.deliveryId, key, of: claim.prior.deliveryId });
     }
 
+    const kind = decision.kind === 'decide' ? decision.command : decision.kind;
+    log.info({ deliveryId: row.deliveryId, key, outcome: 'accepted', action: kind }, 'plane webhook');
+    res.status(202).json({ outcome: 'accepted', action: kind, key, deliveryId: row.deliveryId });
+
     const acting =
       decision.kind === 'start' ? act.start(key, decision.request) : decision.kind === 'stop' ? act.stop(key, decision.request) : act.decide(key, decision.command, decision.request);
     const result: Acted = await acting.catch((err: unknown) => {
@@ -129,7 +139,6 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
       log.error({ err, deliveryId: row.deliveryId }, 'plane webhook: could not record the outcome');
     }
     log.info({ deliveryId: row.deliveryId, key, outcome: result.outcome }, 'plane webhook');
-    res.status(result.status).json({ ...result.body, outcome: result.body.outcome ?? result.outcome, deliveryId: row.deliveryId });
   }
 
   // Body-parser failures (413 too large, 400 aborted, 415 encoding) are deliveries too.

@@ -12,7 +12,9 @@ import {
   planeDelivery,
   planeIssuePayload,
   postPlaneWebhook,
+  settledDelivery,
   signPlane,
+  startedRunId,
   type PlaneIssuePayloadOptions,
   type PlaneStateRef,
 } from '../support/plane.js';
@@ -63,6 +65,12 @@ describe('Plane webhook', () => {
     await sleep(1500);
     return (await runsOf(workflowId)).length;
   };
+  /** A move orch claimed: answered 202 `accepted` at once; what it did is in the row once the act ends. */
+  const acted = async (res: { status: number; body: any }) => {
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.outcome).toBe('accepted');
+    return settledDelivery(env.database.sql, res.body.deliveryId);
+  };
   const exists = (workflowId: string) =>
     env.client.workflow
       .getHandle(workflowId)
@@ -90,8 +98,10 @@ describe('Plane webhook', () => {
   it('a move to To Analyse starts exactly one workflow; the state/state_id pair and 10 replays start nothing more', async () => {
     const item = workItem();
     const first = await item.move(demoStates.toAnalyse, { field: 'state', oldState: demoStates.backlog });
-    expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ outcome: 'started', key: item.key, workflowId: item.workflowId, existing: false });
+    expect(first.body).toMatchObject({ outcome: 'accepted', action: 'start', key: item.key });
+    const firstRow = await acted(first);
+    expect(firstRow.outcome).toBe('started');
+    expect(firstRow.detail).toMatch(new RegExp(`^started ${item.workflowId} run `));
     // The same move again, as the `state_id` delivery Plane also sends.
     const pair = await item.move(demoStates.toAnalyse, { field: 'state_id', oldState: demoStates.backlog });
     expect(pair.body.outcome).toBe('duplicate');
@@ -103,7 +113,7 @@ describe('Plane webhook', () => {
 
     expect(await settledRunCount(item.workflowId, 1)).toBe(1);
     const desc = await env.client.workflow.getHandle(item.workflowId).describe();
-    expect(desc.runId).toBe(first.body.runId);
+    expect(desc.runId).toBe(startedRunId(firstRow.detail));
     const task = await env.waitForStatus(item.key, ['running']);
     expect(task.task).toMatchObject({ title: `Plane item ${item.sequenceId}`, description: '@agent hang', planeIssueId: item.issueId, repo: 'demo' });
 
@@ -118,11 +128,25 @@ describe('Plane webhook', () => {
     await stopAndWait(item.key);
   });
 
+  it('a work item created in To Analyse starts a task; the state delivery that follows is its duplicate', async () => {
+    const item = workItem();
+    // Plane's delivery of a new work item: action `created`, `activity.field` null.
+    const created = await item.move(demoStates.toAnalyse, { action: 'created', field: null, oldState: null });
+    expect(created.body).toMatchObject({ outcome: 'accepted', action: 'start', key: item.key });
+    expect((await acted(created)).outcome).toBe('started');
+    expect((await item.move(demoStates.toAnalyse, { field: 'state', oldState: null })).body.outcome).toBe('duplicate');
+    expect(await settledRunCount(item.workflowId, 1)).toBe(1);
+    const task = await env.waitForStatus(item.key, ['running']);
+    expect(task.task).toMatchObject({ planeIssueId: item.issueId, title: `Plane item ${item.sequenceId}` });
+    await stopAndWait(item.key);
+  });
+
   it('concurrent identical deliveries of a new move start one task', async () => {
     const item = workItem();
     const all = await Promise.all(Array.from({ length: 6 }, () => item.move(demoStates.toAnalyse)));
     const outcomes = all.map((r) => r.body.outcome).sort();
-    expect(outcomes).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'started']);
+    expect(outcomes).toEqual(['accepted', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+    expect((await acted(all.find((r) => r.body.outcome === 'accepted')!)).outcome).toBe('started');
     expect(await settledRunCount(item.workflowId, 1)).toBe(1);
     await stopAndWait(item.key);
   });
@@ -133,7 +157,9 @@ describe('Plane webhook', () => {
       [{ state: demoStates.inProgress }, /^ignored: state "In Progress" is neither "To Analyse" nor "STOP"$/],
       [{ state: demoStates.done }, /^ignored: state "Done"/],
       [{ state: demoStates.toAnalyse, field: 'name' }, /^ignored: field "name" is not a state change$/],
-      [{ state: demoStates.toAnalyse, field: null, action: 'created' }, /^ignored: field null is not a state change$/],
+      [{ state: demoStates.toAnalyse, field: null, action: 'updated' }, /^ignored: field null is not a state change$/],
+      // Created in another state than To Analyse: nothing to start.
+      [{ state: demoStates.backlog, field: null, action: 'created' }, /^ignored: state "Backlog"/],
       [{ state: demoStates.toAnalyse, action: 'deleted' }, /^ignored: action "deleted"/],
       [{ state: demoStates.toAnalyse, event: 'issue_comment' }, /^ignored: event "issue_comment"/],
       [{ state: demoStates.toAnalyse, projectId: 'ffffffff-0000-0000-0000-000000000000' }, /^ignored: project ffffffff-0000-0000-0000-000000000000 is not mapped/],
@@ -151,6 +177,7 @@ describe('Plane webhook', () => {
     expect(rows.map((r) => r.outcome)).toEqual([
       expect.stringMatching(/In Progress/),
       expect.stringMatching(/Done/),
+      expect.stringMatching(/Backlog/),
       expect.stringMatching(/not mapped/),
       expect.stringMatching(/To Analyse later/),
     ]);
@@ -159,11 +186,11 @@ describe('Plane webhook', () => {
 
   it('a move to STOP stops the task mid-agent: it ends cancelled', async () => {
     const item = workItem();
-    expect((await item.move(demoStates.toAnalyse)).body.outcome).toBe('started');
+    expect((await acted(await item.move(demoStates.toAnalyse))).outcome).toBe('started');
     await midAgent(item.key);
     const stop = await item.move(demoStates.stop, { field: 'state', oldState: demoStates.toAnalyse });
-    expect(stop.status).toBe(202);
-    expect(stop.body).toMatchObject({ outcome: 'stop-signalled', key: item.key });
+    expect(stop.body).toMatchObject({ outcome: 'accepted', action: 'stop', key: item.key });
+    expect((await acted(stop)).outcome).toBe('stop-signalled');
     expect((await item.move(demoStates.stop, { field: 'state_id', oldState: demoStates.toAnalyse })).body.outcome).toBe('duplicate');
     const done = await env.waitForStatus(item.key, TERMINAL_STATUSES);
     expect(done.task.status).toBe('cancelled');
@@ -172,16 +199,15 @@ describe('Plane webhook', () => {
     expect(done.jobs.find((j: any) => j.stage === 'analysis')?.status).toBe('cancelled');
     // A STOP for a task that has ended is not an error of the sender.
     const late = await item.move(demoStates.stop, { field: 'state', dataOverrides: { state: { ...demoStates.stop, id: randomUUID() } } });
-    expect(late.status).toBe(200);
-    expect(late.body.outcome).toMatch(/^ignored: task .* already ended cancelled/);
+    expect((await acted(late)).outcome).toMatch(/^ignored: task .* already ended cancelled/);
   });
 
   it('after a cancel, To Analyse starts a new task once the dedupe window has passed', async () => {
     const item = workItem();
-    const first = await item.move(demoStates.toAnalyse);
-    expect(first.body.outcome).toBe('started');
+    const first = await acted(await item.move(demoStates.toAnalyse));
+    expect(first.outcome).toBe('started');
     await midAgent(item.key);
-    expect((await item.move(demoStates.stop)).body.outcome).toBe('stop-signalled');
+    expect((await acted(await item.move(demoStates.stop))).outcome).toBe('stop-signalled');
     await env.waitForStatus(item.key, ['cancelled']);
     const cancelledAt = Date.now();
 
@@ -190,13 +216,12 @@ describe('Plane webhook', () => {
 
     env.plane!.dedupeWindowMs = 2000;
     await sleep(Math.max(0, 2100 - (Date.now() - cancelledAt)));
-    const again = await item.move(demoStates.toAnalyse);
-    expect(again.status).toBe(202);
-    expect(again.body).toMatchObject({ outcome: 'started', key: item.key, workflowId: item.workflowId, existing: false });
-    expect(again.body.runId).not.toBe(first.body.runId);
+    const again = await acted(await item.move(demoStates.toAnalyse));
+    expect(again.outcome).toBe('started');
+    expect(startedRunId(again.detail)).not.toBe(startedRunId(first.detail));
     expect(await settledRunCount(item.workflowId, 2)).toBe(2);
     const running = await env.waitForStatus(item.key, ['running']);
-    expect(running.task.runId).toBe(again.body.runId);
+    expect(running.task.runId).toBe(startedRunId(again.detail));
 
     await stopAndWait(item.key);
   });
@@ -208,13 +233,13 @@ describe('Plane webhook', () => {
     expect(res.body.outcome).toBe('ignored: echo of orch\'s own write');
     expect(await exists(item.workflowId)).toBe(false);
     // A human's move of the same item right after is not a duplicate of the echo.
-    expect((await item.move(demoStates.toAnalyse)).body.outcome).toBe('started');
+    expect((await acted(await item.move(demoStates.toAnalyse))).outcome).toBe('started');
     await stopAndWait(item.key);
   });
 
   it('ignores STOP when the stop status is off (or the repo is not allowed), and honours it once on', async () => {
     const item = workItem();
-    expect((await item.move(demoStates.toAnalyse)).body.outcome).toBe('started');
+    expect((await acted(await item.move(demoStates.toAnalyse))).outcome).toBe('started');
     await midAgent(item.key);
     env.plane!.stopStatusEnabled = false;
     const off = await item.move(demoStates.stop);
@@ -227,7 +252,7 @@ describe('Plane webhook', () => {
     expect((await env.api('GET', `/api/tasks/${item.key}`)).body.task.status).toBe('running');
 
     env.plane!.stopStatusRepos = ['demo'];
-    expect((await item.move(demoStates.stop)).body.outcome).toBe('stop-signalled');
+    expect((await acted(await item.move(demoStates.stop))).outcome).toBe('stop-signalled');
     expect((await env.waitForStatus(item.key, TERMINAL_STATUSES)).task.status).toBe('cancelled');
   });
 

@@ -39,6 +39,24 @@ export async function postPlaneWebhook(url: string, d: { body: string | Buffer; 
   return { status: res.status, body };
 }
 
+/** What orch made of a claimed delivery (answered 202 `accepted`, acted on afterwards): its row once the act has ended. */
+export async function settledDelivery(
+  sql: (strings: TemplateStringsArray, ...values: string[]) => PromiseLike<readonly Record<string, any>[]>,
+  deliveryId: string,
+  timeoutMs = 30_000,
+): Promise<{ outcome: string; detail: string | null; http_status: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql`select outcome, detail, http_status from webhook_deliveries where delivery_id = ${deliveryId} order by id limit 1`;
+    if (row && row.outcome !== 'processing') return row as { outcome: string; detail: string | null; http_status: number };
+    if (Date.now() > deadline) throw new Error(`delivery ${deliveryId}: ${row ? 'still processing' : 'no row'} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The run id a `started` delivery's detail names (`started task-K run R`). */
+export const startedRunId = (detail: string | null): string | undefined => /\brun (\S+)$/.exec(detail ?? '')?.[1];
+
 // ------------------------------------------------------------------------------ stand-in
 
 export interface PlaneStandinOptions {
