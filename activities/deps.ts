@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Records } from '../db/records.js';
-import type { PipelineConfig, RepoSpec } from '../workflows/contracts/index.js';
+import type { PipelineConfig, PlaneReconcileConfig, PlaneTaskPort, RepoSpec } from '../workflows/contracts/index.js';
 import type { PlaneClientConfig } from './adapters/plane-client.js';
 import type { Sandbox } from './adapters/sandbox.js';
 
@@ -22,6 +22,8 @@ export interface ActivityDeps {
   killGraceMs: number;
   /** Plane API settings for progress comments; comments are skipped when incomplete. */
   plane?: PlaneClientConfig;
+  /** The Plane reconciler's config (live) and how it acts on a task (the worker wires api/plane's). */
+  planeReconcile?: { config: PlaneReconcileConfig; tasks: PlaneTaskPort };
   /** Contains agent runs and gates; NO_SANDBOX when none is configured or available. */
   sandbox?: Sandbox;
 }

@@ -6,17 +6,22 @@ import type { ActivityDeps } from './deps.js';
 import { createForgeActivities } from './forge.js';
 import { createHostActivities } from './host/index.js';
 import { createLockActivities } from './locks.js';
+import { planeClientFrom } from './adapters/plane-client.js';
 import { createPlaneActivities } from './plane.js';
+import { createPlaneReconcileActivities } from './plane-reconcile.js';
 import { createReconcileActivities } from './reconcile.js';
 import { createRecordActivities } from './records.js';
 
 export function createActivities(deps: ActivityDeps): { shared: SharedActivities; host: HostActivities } {
+  // One client: which comment path a project's Plane serves, and its rate-limit window, are shared.
+  const planeClient = planeClientFrom(deps.plane ?? {});
   const shared: SharedActivities = {
     ...createRecordActivities(deps),
     ...createLockActivities(deps),
     ...createForgeActivities(deps),
     ...createDeployActivities(deps),
-    ...createPlaneActivities({ config: deps.plane }),
+    ...createPlaneActivities({ client: planeClient ?? undefined }),
+    ...createPlaneReconcileActivities({ client: planeClient, ...deps.planeReconcile }),
     ...createReconcileActivities(deps),
   };
   return { shared, host: createHostActivities(deps) };

@@ -13,7 +13,14 @@ import type { PlaneConfig } from './config/env.js';
 import type { Runtime } from './config/runtime.js';
 import type { Logger } from './log.js';
 import { connectClient, connectWorkerConnection, type TemporalAuth, type TemporalTarget } from './temporal/connection.js';
+import { ensurePlaneReconcileSchedule } from './plane-reconcile-schedule.js';
 import { createOrchWorkers, type OrchWorkers } from './workers.js';
+
+/** The reconciler's interval when it can run: the Plane API configured, projects mapped, not off. */
+export function planeReconcileInterval(plane: PlaneConfig | undefined): number | null {
+  if (!plane?.baseUrl || !plane.apiKey || !plane.workspaceSlug || Object.keys(plane.projects).length === 0) return null;
+  return plane.reconcileIntervalMs;
+}
 
 export interface OrchOptions {
   pipeline: PipelineConfig;
@@ -98,6 +105,12 @@ export async function createOrch(o: OrchOptions) {
       });
       const running = Object.assign(workers, { done: workers.run() });
       started.push({ workers: running, connection: own });
+      // Idempotent: every worker start makes sure the schedule matches the config.
+      const intervalMs = planeReconcileInterval(o.plane);
+      await ensurePlaneReconcileSchedule(client, { taskQueue: o.taskQueue, intervalMs }).then(
+        (change) => (change === 'absent' ? undefined : log?.(`worker: Plane reconciler schedule ${change}${intervalMs ? ` (every ${intervalMs / 1000} s)` : ''}`)),
+        (err: Error) => warn?.(`worker: could not set up the Plane reconciler's schedule: ${err.message}`),
+      );
       return running;
     } catch (err) {
       await own?.close().catch(() => undefined);

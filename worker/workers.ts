@@ -8,7 +8,9 @@ import { Worker, type NativeConnection, type WorkflowBundleOption } from '@tempo
 import { createActivities, killRecordedGroups, reconcileHost } from '../activities/index.js';
 import { createSandbox } from '../activities/adapters/bwrap.js';
 import type { Sandbox } from '../activities/adapters/sandbox.js';
-import type { ActivityDeps } from '../activities/deps.js';
+import { createPlaneReconcileTarget } from '../api/plane/reconcile.js';
+import { createTaskService } from '../api/task-service.js';
+import type { PlaneConfig } from './config/env.js';
 import type { Db } from '../db/client.js';
 import type { Records } from '../db/records.js';
 import { msToNumber } from '@temporalio/common/lib/time.js';
@@ -31,7 +33,8 @@ export interface OrchWorkerOptions {
   /** Defaults to `orch`; tests use their own queue to stay isolated. */
   taskQueue?: string;
   killGraceMs?: number;
-  plane?: ActivityDeps['plane'];
+  /** The Plane API (progress comments) and bridge config (the reconciler's projects and states). */
+  plane?: PlaneConfig;
   /** Contains agent runs and gates; created from `pipeline.sandbox` when not given. */
   sandbox?: Sandbox;
   log?: (line: string) => void;
@@ -64,6 +67,15 @@ export async function createOrchWorkers(o: OrchWorkerOptions): Promise<OrchWorke
     heartbeatEveryMs: Math.max(200, Math.min(5000, Math.floor(heartbeatMs / 4))),
     killGraceMs: o.killGraceMs ?? 3000,
     plane: o.plane,
+    // The reconciler starts and stops tasks exactly as the webhook does (api/plane).
+    planeReconcile: o.plane && {
+      config: o.plane,
+      tasks: createPlaneReconcileTarget({
+        tasks: createTaskService({ client: o.client, records: o.records, pipeline: o.pipeline, taskQueue: o.taskQueue ?? TASK_QUEUE }),
+        records: o.records,
+        plane: o.plane,
+      }),
+    },
     sandbox,
   };
 

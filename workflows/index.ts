@@ -2,3 +2,4 @@
 export { task } from './task/workflow.js';
 export { repoLock } from './repo-lock.js';
 export { reconcile } from './reconcile.js';
+export { planeReconcile } from './plane-reconcile.js';

@@ -47,4 +47,6 @@ export const PLANE_WEBHOOK_DISABLED = {
   stopStatusRepos: [] as string[],
   webhookMaxBytes: 256 * 1024,
   dedupeWindowMs: 60_000,
-} satisfies PlaneBridgeConfig & Record<'baseUrl' | 'apiKey' | 'workspaceSlug', undefined>;
+  /** The reconciler is off without the Plane API (and here, where tests turn it on themselves). */
+  reconcileIntervalMs: null as number | null,
+} satisfies PlaneBridgeConfig & Record<'baseUrl' | 'apiKey' | 'workspaceSlug', undefined> & { reconcileIntervalMs: number | null };

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { StopRequest } from '../../workflows/contracts/index.js';
 import { firstIssue, taskKeySchema } from '../task-input.js';
 import { COMMENT_EVENT, decideComment, type CommentDecision } from './comment.js';
-import type { PlaneBridgeConfig } from './config.js';
+import type { PlaneBridgeConfig, PlaneProjectRef } from './config.js';
 import { idLike } from './ids.js';
 import { cut, HEADER_MAX, storedPayload } from './storable.js';
 import { htmlToText } from './text.js';
@@ -151,27 +151,11 @@ export function decide(body: Buffer, cfg: PlaneBridgeConfig): Decision {
   const contentKey = contentKeyOf(item.id, item.state.id);
 
   if (wanted === cfg.startState.trim().toLowerCase()) {
-    const description = descriptionOf(item);
-    const request: StartRequestCandidate = {
-      key,
-      repo: project.repo,
-      title: (item.name ?? '').replace(/\s+/g, ' ').trim().slice(0, 500) || `Plane work item ${key}`,
-      ...(description ? { description } : {}),
-      planeIssueId: item.id,
-      planeProjectId: projectId,
-    };
-    return { kind: 'start', facts, key, contentKey, request };
+    return { kind: 'start', facts, key, contentKey, request: startCandidateOf(key, project, projectId, item) };
   }
   if (wanted === cfg.stopState.trim().toLowerCase()) {
-    if (!cfg.stopStatusEnabled) {
-      return ignore('stop status disabled', { key, warning: { message: 'plane webhook: STOP state ignored (ORCH_STOP_STATUS_ENABLED is off)', fields: { key } } });
-    }
-    if (cfg.stopStatusRepos.length > 0 && !cfg.stopStatusRepos.includes(project.repo)) {
-      return ignore(`stop status disabled for repo ${project.repo} (ORCH_STOP_STATUS_REPOS)`, {
-        key,
-        warning: { message: 'plane webhook: STOP state ignored (repo not in ORCH_STOP_STATUS_REPOS)', fields: { key, repo: project.repo } },
-      });
-    }
+    const refusal = stopRefusal(cfg, project);
+    if (refusal) return ignore(refusal.why, { key, warning: { message: refusal.warning, fields: { key, repo: project.repo } } });
     const warning =
       item.state.group && item.state.group !== 'cancelled'
         ? { message: `plane webhook: the "${stateName}" state is in group ${item.state.group}, not cancelled`, fields: { key, group: item.state.group } }
@@ -182,8 +166,35 @@ export function decide(body: Buffer, cfg: PlaneBridgeConfig): Decision {
   return ignore(`state "${cut(stateName, 100)}" is neither "${cfg.startState}" nor "${cfg.stopState}"`, { key });
 }
 
+/** The task a work item in the start state asks for (the webhook's and the reconciler's). */
+export function startCandidateOf(
+  key: string,
+  project: PlaneProjectRef,
+  projectId: string,
+  item: Pick<WorkItem, 'id' | 'name' | 'description_stripped' | 'description_html'>,
+): StartRequestCandidate {
+  const description = descriptionOf(item);
+  return {
+    key,
+    repo: project.repo,
+    title: (item.name ?? '').replace(/\s+/g, ' ').trim().slice(0, 500) || `Plane work item ${key}`,
+    ...(description ? { description } : {}),
+    planeIssueId: item.id,
+    planeProjectId: projectId,
+  };
+}
+
+/** Why the STOP state may not stop this project's tasks (ORCH_STOP_STATUS_*), or null when it may. */
+export function stopRefusal(cfg: Pick<PlaneBridgeConfig, 'stopStatusEnabled' | 'stopStatusRepos'>, project: PlaneProjectRef): { why: string; warning: string } | null {
+  if (!cfg.stopStatusEnabled) return { why: 'stop status disabled', warning: 'plane webhook: STOP state ignored (ORCH_STOP_STATUS_ENABLED is off)' };
+  if (cfg.stopStatusRepos.length > 0 && !cfg.stopStatusRepos.includes(project.repo)) {
+    return { why: `stop status disabled for repo ${project.repo} (ORCH_STOP_STATUS_REPOS)`, warning: 'plane webhook: STOP state ignored (repo not in ORCH_STOP_STATUS_REPOS)' };
+  }
+  return null;
+}
+
 /** The plain-text description: Plane's own stripped text, else the HTML with its tags removed. */
-function descriptionOf(item: WorkItem): string | undefined {
+function descriptionOf(item: Pick<WorkItem, 'description_stripped' | 'description_html'>): string | undefined {
   const stripped = item.description_stripped?.trim();
   if (stripped) return stripped.slice(0, 100_000);
   const html = item.description_html?.trim();

@@ -79,6 +79,7 @@ export function sharedStubs(
     knownHosts: async () => [],
     reconcileBranches: async () => ({ deleted: [], refused: [] }),
     reconcileTasks: async () => ({ closed: [] }),
+    reconcilePlane: async () => ({ at: new Date(0).toISOString(), projects: [], acted: [] }),
   };
   return logged({ ...base, ...over }, calls, 'shared');
 }

@@ -3,6 +3,8 @@
 // output becomes (resolveConfig), not a type written out beside it.
 import { hostname } from 'node:os';
 import path from 'node:path';
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import { z } from 'zod';
 import { ConfigError } from './config-error.js';
 import { loadPlaneProjects } from './plane-projects.js';
@@ -58,6 +60,13 @@ const envSchema = z.object({
   ORCH_STOP_STATUS_REPOS: optionalString,
   ORCH_WEBHOOK_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
   ORCH_WEBHOOK_DEDUPE_WINDOW_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  ORCH_PLANE_RECONCILE_INTERVAL: z
+    .string()
+    .trim()
+    .regex(/^(off|\d+(\.\d+)?\s*(ms|s|m|h))$/, 'a duration such as 30s, 1m or 5m, or off')
+    .transform((v) => (v === 'off' ? null : msToNumber(v as Duration)))
+    .refine((v) => v === null || (v >= 1000 && v <= 86_400_000), 'between 1s and 24h, or off')
+    .default(60_000),
   // ---- Observability (docs/deploy.md): the worker's Prometheus endpoint (Temporal's runtime metrics)
   ORCH_WORKER_METRICS_ADDRESS: optionalString.refine(
     (v) => v === undefined || /^(off|([^\s:/[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5})$/.test(v),
@@ -130,6 +139,8 @@ function resolveConfig(e: z.output<typeof envSchema>) {
       webhookMaxBytes: e.ORCH_WEBHOOK_MAX_BYTES,
       /** Two deliveries of the same content (work item + state) within this window: the second is a duplicate. */
       dedupeWindowMs: e.ORCH_WEBHOOK_DEDUPE_WINDOW_MS,
+      /** How often the Plane reconciler lists the board (null: off); it runs only with the Plane API configured. */
+      reconcileIntervalMs: e.ORCH_PLANE_RECONCILE_INTERVAL,
     },
     /** Where the worker serves Prometheus metrics (`host:port`); undefined = off. */
     workerMetricsAddress: e.ORCH_WORKER_METRICS_ADDRESS === 'off' ? undefined : (e.ORCH_WORKER_METRICS_ADDRESS ?? '127.0.0.1:9464'),

@@ -14,7 +14,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { execa, type ResultPromise } from 'execa';
 import { PLANE_WEBHOOK_DISABLED } from '../../api/plane/config.js';
 import { createDatabase } from '../../db/embedded.js';
-import { TERMINAL_STATUSES, taskWorkflowId, type TaskStatus } from '../../workflows/contracts/index.js';
+import { planeReconcileScheduleId, TERMINAL_STATUSES, taskWorkflowId, type TaskStatus } from '../../workflows/contracts/index.js';
 import type { BareRemote } from '../bare-remote.js';
 import type { PlaneConfig } from '../config/env.js';
 import { loadPipelineConfig } from '../config/pipeline.js';
@@ -106,6 +106,8 @@ export async function createInstance<R extends BareRemote>(o: InstanceOptions<R>
   const close = async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(children.map((c) => c.catch(() => undefined)));
+    // The instance's queue goes away with it: so does its Plane reconciler's schedule, if any.
+    await orch.client.schedule.getHandle(planeReconcileScheduleId(taskQueue)).delete().catch(() => undefined);
     await orch.close();
   };
 

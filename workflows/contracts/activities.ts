@@ -4,6 +4,7 @@ import type { GateSpec } from './config.js';
 import type { HostRef, PipelinePlan } from './plan.js';
 import type { CompensationResult, TaskEventType, TaskInput } from './task.js';
 import type { AgentFailure, Usage } from './usage.js';
+import type { PlaneReconcileActivities } from './plane-reconcile.js';
 import type { TaskStatus } from './status.js';
 
 /**
@@ -88,7 +89,7 @@ export interface ReconcileActivities {
 }
 
 /** Activities any worker runs (the shared `orch` queue). */
-export interface SharedActivities extends RecordActivities, CoordinationActivities, DeliveryActivities, PlaneActivities, ReconcileActivities {}
+export interface SharedActivities extends RecordActivities, CoordinationActivities, DeliveryActivities, PlaneActivities, ReconcileActivities, PlaneReconcileActivities {}
 
 export interface AgentRunRequest {
   taskId: string;

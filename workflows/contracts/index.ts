@@ -7,6 +7,7 @@ export * from './plan.js';
 export * from './status.js';
 export * from './task.js';
 export * from './reconcile.js';
+export * from './plane-reconcile.js';
 export * from './sandbox.js';
 export * from './usage.js';
 export * from './usage-text.js';

@@ -13,7 +13,7 @@ export const hostOfTaskQueue = (taskQueue: string): string | null =>
 
 const TASK_WORKFLOW_PREFIX = 'task-';
 export const taskWorkflowId = (key: string): string => `${TASK_WORKFLOW_PREFIX}${key}`;
-/** The task key of a task workflow id; null for any other workflow (locks, reconcile). */
+/** The task key of a task workflow id; null for any other workflow (locks, reconcilers). */
 export const keyOfTaskWorkflowId = (workflowId: string): string | null =>
   workflowId.startsWith(TASK_WORKFLOW_PREFIX) ? workflowId.slice(TASK_WORKFLOW_PREFIX.length) : null;
 
@@ -34,7 +34,10 @@ export const featureBranch = (key: string): string => `${FEATURE_BRANCH_PREFIX}$
 export const lockWorkflowId = (taskQueue: string, purpose: string, repo: string): string => `lock-${taskQueue}-${purpose}-${repo}`;
 
 /** Workflow type names as registered by the worker (workflows/index.ts exports exactly these). */
-export const workflowTypes = { task: 'task', repoLock: 'repoLock', reconcile: 'reconcile' } as const;
+export const workflowTypes = { task: 'task', repoLock: 'repoLock', reconcile: 'reconcile', planeReconcile: 'planeReconcile' } as const;
+
+/** The Plane reconciler's Temporal Schedule, one per deployment (task queue). */
+export const planeReconcileScheduleId = (taskQueue: string): string => `plane-reconcile-${taskQueue}`;
 
 /** Custom search attributes (registered on the dev server by temporal-dev.yaml, on a cluster by the operator). */
 export const orchSearchAttributes = {
