@@ -17,6 +17,13 @@ export interface PlaneReconcileDeps {
 const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
 const stateIdOf = (s: unknown): string | null => (typeof s === 'string' ? s : s && typeof s === 'object' && 'id' in s ? String((s as { id: unknown }).id) : null);
 
+/** An error in a line: drizzle's "Failed query: …" says little without its cause (e.g. ECONNREFUSED). */
+function why(err: unknown): string {
+  const e = err as Error & { cause?: unknown };
+  const text = `${String(e?.message ?? err).split('\n')[0]}${e?.cause instanceof Error ? ` (${e.cause.message})` : ''}`;
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+}
+
 /** A heartbeat when running as an activity (a unit test calls it directly). */
 function beat(): void {
   try {
@@ -63,11 +70,11 @@ export function createPlaneReconcileActivities(d: PlaneReconcileDeps): PlaneReco
                 updatedAt: item.updated_at ?? null,
                 want,
               })
-              .catch((err: unknown) => ({ key: `${ref.identifier}-${item.sequence_id}`, workItemId: item.id, want, outcome: `error: ${(err as Error).message}` }));
+              .catch((err: unknown) => ({ key: `${ref.identifier}-${item.sequence_id}`, workItemId: item.id, want, outcome: `error: ${why(err)}` }));
             if (action) report.acted.push(action);
           }
         } catch (err) {
-          entry.error = (err as Error).message;
+          entry.error = why(err);
         }
       }
       return report;
