@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { branchSha, setPushDelay } from '../support/git-fixtures.js';
-import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook } from '../support/plane.js';
+import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook, settledDelivery } from '../support/plane.js';
 import {
   AGENT_STAGES,
   explain,
@@ -105,7 +105,9 @@ describe('F4: STOP matrix', () => {
         const seq = Number(key.split('-')[1]);
         const payload = planeIssuePayload({ sequenceId: seq, issueId: randomUUID(), name: key, state: demoStates.stop, oldState: demoStates.toAnalyse, field: 'state' });
         const r = await postPlaneWebhook(`${env.apiUrl}/webhooks/plane`, planeDelivery(payload, { secret: SECRET }));
-        return { accepted: r.status === 202 && r.body?.outcome === 'stop-signalled', detail: `${r.status} ${JSON.stringify(r.body).slice(0, 300)}` };
+        // Answered 202 `accepted` once recorded; the signal's outcome is in the delivery's row.
+        const row = r.status === 202 ? await settledDelivery(env.database.sql, r.body.deliveryId) : null;
+        return { accepted: row?.outcome === 'stop-signalled', detail: `${r.status} ${JSON.stringify(r.body).slice(0, 300)}${row ? `; ${row.outcome}` : ''}` };
       }
       case 'signal': {
         const r = await temporal('workflow', 'signal', '--workflow-id', `task-${key}`, '--name', 'stop', '--input', JSON.stringify({ reason, requestedBy: 'temporal-cli' }));

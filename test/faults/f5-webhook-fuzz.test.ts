@@ -17,6 +17,7 @@ import {
   planeIssuePayload,
   pyFloat,
   pythonJsonDumps,
+  settledDelivery,
   signPlane,
   type PlaneStateRef,
 } from '../support/plane.js';
@@ -291,7 +292,8 @@ describe('F5: Plane webhook fuzz', () => {
       const probeDelivery = signed('probe', payloadOf(probe));
       const probeRes = await fetch(url, { method: 'POST', headers: probeDelivery.headers, body: probeDelivery.body }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }));
       expect(probeRes.status, JSON.stringify(probeRes.body)).toBe(202);
-      expect(probeRes.body.outcome).toBe('started');
+      expect(probeRes.body.outcome).toBe('accepted');
+      expect((await settledDelivery(env.database.sql, probeDelivery.headers['x-plane-delivery']!)).outcome).toBe('started');
 
       // Exactly the workflows of the validly moved items (and the probe), one run each.
       const moved = new Set(plan.filter((d) => d.startsItem).map((d) => `task-DEMO-${d.startsItem!.seq}`));

@@ -14,7 +14,7 @@ import type { WorkerProcess } from '../../worker/harness/instance.js';
 import { stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { branchSha } from '../support/git-fixtures.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, startPlaneStandin, type PlaneActor, type PlaneStandin } from '../support/plane.js';
+import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, settledDelivery, startPlaneStandin, type PlaneActor, type PlaneStandin } from '../support/plane.js';
 
 const SECRET = 'approvals-plane-secret';
 const HOST = 'apr-a';
@@ -164,10 +164,12 @@ describe('approval stages', () => {
     const comment = (html: string, actor?: PlaneActor) => planeDelivery(planeCommentPayload({ issueId, commentHtml: html, ...(actor && { actor }) }), { secret: SECRET });
 
     await agentRunning(task.id, 'analysis');
+    // A command is answered 202 `accepted` once recorded; what the approval stage made of it is in its row.
     const early = await postPlaneWebhook(url, comment('<p>/approve</p>'));
-    expect(early).toEqual({
-      status: 200,
-      body: { outcome: `ignored: ${key} is not waiting for approval: it is in stage analysis, running its agent`, key, refusal: 'NotWaitingForApproval', deliveryId: expect.any(String) },
+    expect(early).toEqual({ status: 202, body: { outcome: 'accepted', action: 'approve', key, deliveryId: expect.any(String) } });
+    expect(await settledDelivery(env.database.sql, early.body.deliveryId)).toMatchObject({
+      outcome: `ignored: ${key} is not waiting for approval: it is in stage analysis, running its agent`,
+      http_status: 202,
     });
 
     await waiting(key);
@@ -191,10 +193,8 @@ describe('approval stages', () => {
 
     const approve = comment('<p>/approve looks good</p>');
     const decided = await postPlaneWebhook(url, approve);
-    expect(decided).toEqual({
-      status: 200,
-      body: { outcome: 'decided', key, stage: STAGE, decision: 'approved', by: 'alice', comment: 'looks good', at: ISO, via: 'plane', deliveryId: approve.deliveryId },
-    });
+    expect(decided).toEqual({ status: 202, body: { outcome: 'accepted', action: 'approve', key, deliveryId: approve.deliveryId } });
+    expect(await settledDelivery(env.database.sql, approve.deliveryId)).toMatchObject({ outcome: 'decided', detail: `${STAGE} approved by alice (plane comment)` });
     // Plane's retry of the same comment: a new delivery id, the same bytes.
     const again = await postPlaneWebhook(url, { ...approve, headers: { ...approve.headers, 'x-plane-delivery': randomUUID() } });
     expect(again.body).toMatchObject({ outcome: 'duplicate', key, of: approve.deliveryId });

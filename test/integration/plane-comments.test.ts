@@ -66,3 +66,41 @@ describe('Plane progress comments', () => {
     expect(plane.requests.length).toBe(before);
   });
 });
+
+describe('Plane progress comments on an older Plane (no work-items/ routes)', () => {
+  let plane: PlaneStandin;
+  let env: TestEnv;
+  beforeAll(async () => {
+    plane = await startPlaneStandin({ apiKey: 'plane-key', workspaceSlug: 'acme', legacyOnly: true });
+    env = await createTestEnv('planecommentsold', {
+      plane: { baseUrl: plane.baseUrl, apiKey: 'plane-key', workspaceSlug: 'acme', webhookSecret: 'secret' },
+      pipeline: `agent:
+  command: node
+  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
+timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
+attemptsPerStage: 1
+stages:
+  - { name: analysis, prompt: "analyse {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/analysis.md" } }
+`,
+    });
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+    await plane?.close();
+  });
+
+  it('falls back to issues/{id}/comments/ once, then stays there', async () => {
+    const item = '31111111-2222-4333-8444-555555555555';
+    await env.api('POST', '/api/tasks', { key: 'DEMO-9', repo: 'demo', title: 'old plane', planeIssueId: item, planeProjectId: DEMO_PROJECT_ID });
+    expect((await env.waitForStatus('DEMO-9', TERMINAL_STATUSES)).task.status).toBe('done');
+    const comments = await env.until('the final comment', async () => {
+      const c = (plane.comments.get(item) ?? []).map((x) => x.comment_html);
+      return c.some((h) => /done/i.test(h)) ? c : null;
+    });
+    expect(comments[0]).toMatch(/pipeline started/);
+    const posts = plane.requests.filter((r) => r.method === 'POST').map((r) => [r.url.replace(/^.*\/projects\/[^/]+\//, ''), r.status]);
+    // One 404 on the new path, then every comment on the old one.
+    expect(posts[0]).toEqual([`work-items/${item}/comments/`, 404]);
+    expect(posts.slice(1)).toEqual(Array(comments.length).fill([`issues/${item}/comments/`, 201]));
+  });
+});

@@ -22,12 +22,12 @@ describe('bin/plane-send.ts', () => {
   it('starts DEMO-<n> on To Analyse and stops it on STOP', async () => {
     const start = await send('--state', 'To Analyse', '--item', '42', '--title', 'Say hello', '--description', '@agent hang=design');
     expect(start.exitCode).toBe(0);
-    expect(start.stdout).toMatch(/^202 .*"outcome":"started"/);
+    expect(start.stdout).toMatch(/^202 .*"outcome":"accepted","action":"start","key":"DEMO-42"/);
     const task = await env.until('the task row', () => env.records.taskByKey('DEMO-42'));
     expect(task).toMatchObject({ repo: 'demo', title: 'Say hello', planeProjectId: '00000000-0000-0000-0000-0000000000de' });
     await env.until('the design agent', async () => (await env.records.jobsOf(task.id)).some((j) => j.stage === 'design' && j.status === 'running'));
     const stop = await send('--state', 'STOP', '--item', '42');
-    expect(stop.stdout).toMatch(/^202 .*"outcome":"stop-signalled"/);
+    expect(stop.stdout).toMatch(/^202 .*"outcome":"accepted","action":"stop","key":"DEMO-42"/);
     expect((await env.waitForStatus('DEMO-42', TERMINAL_STATUSES)).task.status).toBe('cancelled');
   });
 
