@@ -1,4 +1,5 @@
 // The orch API's answers as the CLI reads them (api/ serves them; JSON, so dates are strings).
+import type { PlaneReconcileReport } from '../workflows/contracts/plane-reconcile.js';
 import type { LockRequest } from '../workflows/contracts/lock.js';
 import type { TaskStatus } from '../workflows/contracts/status.js';
 import type { ApprovalRecord, CompensationResult, StageAttempt, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
@@ -176,5 +177,19 @@ export interface QueueResponse {
     deferred: (QueueTask & { inCriticalWindow: boolean | null; reason: string | null })[];
     recentlyCancelled: (QueueTask & { cancelledAt: string | null; reason: string | null; compensation: CompensationResult[] })[];
   };
+  /** The Plane reconciler (null when its schedule could not be read: see `errors.reconciler`). */
+  reconciler?:
+    | { enabled: false; scheduleId: string }
+    | {
+        enabled: true;
+        scheduleId: string;
+        intervalMs: number | null;
+        paused: boolean;
+        running: boolean;
+        nextRunAt: string | null;
+        actionsTaken: number;
+        lastRun: { scheduledAt: string; workflowId: string; runId: string; status: string; report?: PlaneReconcileReport } | null;
+      }
+    | null;
   errors?: Record<string, string>;
 }

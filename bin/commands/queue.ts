@@ -87,6 +87,23 @@ function printStops(q: QueueResponse, now: number) {
   }
 }
 
+function printReconciler(q: QueueResponse, now: number) {
+  const r = q.reconciler;
+  if (!r) return;
+  out();
+  out('PLANE RECONCILER');
+  if (!r.enabled) return out('  off (ORCH_PLANE_RECONCILE_INTERVAL, or the Plane API is not configured)');
+  const every = r.intervalMs === null ? '?' : duration(r.intervalMs);
+  out(`  every ${every}${r.paused ? ' (paused)' : ''}; next run ${r.nextRunAt ? clock(r.nextRunAt) : '—'}${r.running ? '; a run is under way' : ''}`);
+  const last = r.lastRun;
+  if (!last) return out('  last run: (none finished yet)');
+  out(`  last run: ${ago(last.scheduledAt, now)}, ${last.status.toLowerCase()}`);
+  for (const p of last.report?.projects ?? []) {
+    out(`    ${p.identifier}: ${p.listed} work items, ${p.inStart} in the start state, ${p.inStop} in STOP${p.error ? ` — error: ${p.error}` : ''}`);
+  }
+  for (const a of last.report?.acted ?? []) out(`    ${a.key}: ${a.outcome}`);
+}
+
 function printFinished(q: QueueResponse, now: number) {
   const finished = [...q.tasks.byStatus.done, ...q.tasks.byStatus.failed, ...q.tasks.byStatus.cancelled]
     .sort((a, b) => new Date(b.updatedAt).getTime() - new Date(a.updatedAt).getTime())
@@ -124,6 +141,7 @@ export function addQueueCommand(program: Command, cx: CommandContext): void {
         printLocks(q, now);
         printStops(q, now);
         printFinished(q, now);
+        printReconciler(q, now);
         for (const [part, msg] of Object.entries(q.errors ?? {})) out(`\nwarning: ${part}: ${msg}`);
       }),
     );
