@@ -1,7 +1,8 @@
-// Acting on a claimed delivery: start or stop the task through the task service, or decide its
-// approval stage through the approval service. Starting a workflow, sending a signal or an update
-// is the whole job: Temporal makes it durable. What the services refuse (the task already ended,
-// is being stopped, is unknown, is not waiting for approval) is answered `ignored`.
+// Acting on a claimed delivery (after it was answered) or on a work item the Plane reconciler
+// found: start or stop the task through the task service, or decide its approval stage through
+// the approval service. Starting a workflow, sending a signal or an update is the whole job:
+// Temporal makes it durable. What the services refuse (the task already ended, is being stopped,
+// is unknown, is not waiting for approval) is recorded `ignored: <why>`.
 import type { Records } from '../../db/records.js';
 import type { ApprovalDecision, StopRequest } from '../../workflows/contracts/index.js';
 import type { ApprovalService, DecisionKind } from '../approvals.js';
@@ -11,11 +12,9 @@ import type { TaskService } from '../task-service.js';
 import type { PlaneBridgeConfig } from './config.js';
 import type { StartRequestCandidate } from './decide.js';
 
-/** The delivery's outcome, HTTP status, answer body and recorded detail. */
+/** What was done, as the delivery's row records it: its outcome and detail. */
 export interface Acted {
   outcome: string;
-  status: number;
-  body: Record<string, unknown>;
   detail: string | null;
 }
 
@@ -26,12 +25,7 @@ export interface PlaneActionDeps {
   plane: Pick<PlaneBridgeConfig, 'startState'>;
 }
 
-const ignored = (key: string, why: string, extra: Record<string, unknown> = {}): Acted => ({
-  outcome: `ignored: ${why}`,
-  status: 200,
-  body: { outcome: `ignored: ${why}`, key, ...extra },
-  detail: why,
-});
+const ignored = (why: string): Acted => ({ outcome: `ignored: ${why}`, detail: why });
 
 export function createPlaneActions(d: PlaneActionDeps) {
   return {
@@ -39,19 +33,16 @@ export function createPlaneActions(d: PlaneActionDeps) {
       const parsed = startTaskSchema.safeParse(candidate);
       if (!parsed.success) {
         const { message: error } = firstIssue(parsed.error);
-        return { outcome: `rejected: ${error}`, status: 400, body: { outcome: 'rejected', error, key }, detail: error };
+        return { outcome: `rejected: ${error}`, detail: error };
       }
       try {
         const started = await d.tasks.start(parsed.data);
-        if (!started.existing) {
-          return { outcome: 'started', status: 202, body: { outcome: 'started', ...started }, detail: `started ${started.workflowId} run ${started.runId}` };
-        }
-        const run = { workflowId: started.workflowId, runId: started.runId };
+        if (!started.existing) return { outcome: 'started', detail: `started ${started.workflowId} run ${started.runId}` };
         const task = await d.records.taskByKey(key);
-        if (task?.cancelRequestedAt) return ignored(key, `task ${key} is being stopped; move it to "${d.plane.startState}" again once it is cancelled`, run);
-        return ignored(key, `task ${key} is already running`, run);
+        if (task?.cancelRequestedAt) return ignored(`task ${key} is being stopped; move it to "${d.plane.startState}" again once it is cancelled`);
+        return ignored(`task ${key} is already running (${started.workflowId} run ${started.runId})`);
       } catch (err) {
-        if (err instanceof TaskServiceError) return ignored(key, err.message);
+        if (err instanceof TaskServiceError) return ignored(err.message);
         throw err;
       }
     },
@@ -59,9 +50,9 @@ export function createPlaneActions(d: PlaneActionDeps) {
     async stop(key: string, req: Required<StopRequest>): Promise<Acted> {
       try {
         const stopped = await d.tasks.stop(key, req);
-        return { outcome: 'stop-signalled', status: 202, body: { ...stopped }, detail: `stop signalled to ${stopped.workflowId} by ${req.requestedBy}` };
+        return { outcome: 'stop-signalled', detail: `stop signalled to ${stopped.workflowId} by ${req.requestedBy}` };
       } catch (err) {
-        if (err instanceof TaskNotFoundError || err instanceof TaskConflictError) return ignored(key, err.message);
+        if (err instanceof TaskNotFoundError || err instanceof TaskConflictError) return ignored(err.message);
         throw err;
       }
     },
@@ -74,10 +65,13 @@ export function createPlaneActions(d: PlaneActionDeps) {
     async decide(key: string, kind: DecisionKind, req: ApprovalDecision & { via: string }): Promise<Acted> {
       try {
         const r = await d.approvals.decide(key, kind, req);
-        return { outcome: 'decided', status: 200, body: { outcome: 'decided', ...r }, detail: `${r.stage} ${r.decision} by ${r.by} (plane comment)` };
+        return { outcome: 'decided', detail: `${r.stage} ${r.decision} by ${r.by} (plane comment)` };
       } catch (err) {
         // The validator's refusals (not waiting, already decided, no comment on a rejection) and a finished task.
-        if (err instanceof TaskServiceError && !(err instanceof WorkflowUnresponsiveError)) return ignored(key, err.message, { refusal: err.details.refusal ?? null });
+        if (err instanceof TaskServiceError && !(err instanceof WorkflowUnresponsiveError)) {
+          const refusal = err.details.refusal;
+          return { outcome: `ignored: ${err.message}`, detail: refusal ? `${err.message} (${String(refusal)})` : err.message };
+        }
         throw err;
       }
     },

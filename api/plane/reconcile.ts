@@ -47,7 +47,7 @@ export function createPlaneReconcileTarget(d: PlaneReconcileTargetDeps): PlaneTa
         });
         const r = await act.start(key, candidate);
         // The webhook (or an earlier run) got there first: it matches after all.
-        if (r.outcome.startsWith('ignored: ') && /already running/.test(r.outcome)) return null;
+        if (/^ignored: task \S+ is already running/.test(r.outcome)) return null;
         return done(r.outcome);
       }
 

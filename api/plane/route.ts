@@ -131,7 +131,7 @@ export function createPlaneWebhookRouter(d: PlaneWebhookDeps): Router {
       decision.kind === 'start' ? act.start(key, decision.request) : decision.kind === 'stop' ? act.stop(key, decision.request) : act.decide(key, decision.command, decision.request);
     const result: Acted = await acting.catch((err: unknown) => {
       const message = messageOf(err);
-      return { outcome: `error: ${cut(message, 200)}`, status: 503, body: { outcome: 'error', error: message, key }, detail: message };
+      return { outcome: `error: ${cut(message, 200)}`, detail: message };
     });
     try {
       await recordOutcome(d.db, claim.id, result);
