@@ -5,12 +5,6 @@ import type { HostRef, PipelinePlan, TaskEventType, TaskPatch } from '../contrac
 import { onHost, records } from './activities.js';
 import type { TaskRun } from './run.js';
 
-/**
- * Patch: a stage starts with its row update, the record of the approval before it, its host pick
- * and its first worktree in flight together (they were one after another).
- */
-export const STAGE_START_TOGETHER = 'stage-start-together';
-
 export class PlannedTask {
   /** A record still being written that the next stage need not wait for (it waits at its start). */
   #inFlight: Promise<unknown> | null = null;
@@ -35,7 +29,7 @@ export class PlannedTask {
 
   /** Starts a record without waiting for it (with the patch); `settle` or the next stage's start waits. */
   async alongside(record: Promise<unknown>): Promise<void> {
-    if (patched(STAGE_START_TOGETHER)) this.#inFlight = record;
+    if (this.startsTogether()) this.#inFlight = record;
     else await record;
   }
 
@@ -58,9 +52,12 @@ export class PlannedTask {
     await Promise.all([this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null }), this.settle()]);
   }
 
-  /** With the patch, an agent stage picks its host and prepares its worktree while it is entered. */
+  /**
+   * The patch `stage-start-together`: a stage starts with its row update, the record of the approval
+   * before it, its host pick and its first worktree in flight together (they were one after another).
+   */
   startsTogether(): boolean {
-    return patched(STAGE_START_TOGETHER);
+    return patched('stage-start-together');
   }
 
   onHost(host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {
