@@ -29,6 +29,8 @@ export interface TaskAttempt {
   pid: number | null;
   model: string | null;
   failureKind: AgentFailure['kind'] | null;
+  /** The stage's round, from 2 on (a rework loop or a rejection sent the task back); absent in its first. */
+  loop?: number;
 }
 
 /** The running agent's last progress, with the attempt it belongs to. */
@@ -43,6 +45,9 @@ const OUTCOME_OF_EVENT: Record<string, Outcome | undefined> = {
 
 /** Job keys and event dedupe keys both start with the workflow run id (`<runId>/<activityId>`). */
 const runOf = (key: string) => key.split('/', 1)[0]!;
+/** A round after the first, from its job's activity key (`…-r<round>`, workflows/contracts/names.ts). */
+const roundOfJob = (j: Job) => Number(/-r(\d+)$/.exec(j.activityKey)?.[1]) || 1;
+const loopOf = (round: number) => (round > 1 ? { loop: round } : {});
 const iso = (d: Date | string) => new Date(d).toISOString();
 const ms = (d: Date | string) => new Date(d).getTime();
 
@@ -114,6 +119,7 @@ export function historyFromRecords(task: Task, jobs: Job[], events: TaskEvent[])
         outcome,
         detail: detailOf(e, outcome),
         ...fromJob(job),
+        ...loopOf(round),
       },
     });
   }
@@ -130,6 +136,7 @@ export function historyFromRecords(task: Task, jobs: Job[], events: TaskEvent[])
         outcome,
         detail,
         ...fromJob(j),
+        ...loopOf(roundOfJob(j)),
       },
     });
   }
@@ -163,6 +170,7 @@ export function withLiveAttempt(history: TaskAttempt[], state: TaskState | null)
       pid: null,
       model: null,
       failureKind: null,
+      ...(last.loop && { loop: last.loop }),
     },
   ];
 }
@@ -214,4 +222,5 @@ export const asStageAttempt = (h: TaskAttempt): StageAttempt => ({
   ...(h.outcome !== null && { outcome: h.outcome }),
   ...(h.detail !== null && { detail: h.detail }),
   ...(h.usage !== null && { usage: h.usage }),
+  ...(h.loop && { loop: h.loop }),
 });

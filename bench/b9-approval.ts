@@ -2,6 +2,7 @@
 // stage's agent running its first instruction, next to the floor (an update → an activity on the
 // same server), in the same run.
 import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { approveUpdate, stateQuery, taskWorkflowId } from '../workflows/contracts/index.js';
 import { until } from '../worker/harness/until.js';
@@ -13,40 +14,60 @@ import { fmtMs, fmtRatio, summarize, type Summary } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 import { floorWorkflow, goUpdate } from './workflows.js';
 
+/** The stage before the approval (as a design stage before design-approval): it writes its note and exits. */
+const DESIGN_AGENT = { command: '/bin/sh', args: ['-c', 'mkdir -p "docs/tasks/$ORCH_TASK_KEY" && echo ok > "docs/tasks/$ORCH_TASK_KEY/$ORCH_STAGE.md"'] };
+
 export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const n = o.quick ? 10 : 100;
-  const env = await createOrchEnv(stack, {
-    name: 'b9',
-    inProcessWorker: 'b9-host',
-    pipeline: (p) =>
-      pipelineYaml({
-        remote: p.remote,
-        agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] },
-        heartbeat: '10s',
-        stages: [{ name: 'ok', kind: 'approval' }, { name: 'work' }],
-        sandbox: { writable: [p.stampDir] },
-      }),
-  });
+  const nFirst = o.quick ? 5 : 30;
+  const orchEnv = (name: string, before: { name: string; agent: typeof DESIGN_AGENT }[]) =>
+    createOrchEnv(stack, {
+      name,
+      inProcessWorker: `${name}-host`,
+      pipeline: (p) =>
+        pipelineYaml({
+          remote: p.remote,
+          agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] },
+          heartbeat: '10s',
+          stages: [...before, { name: 'ok', kind: 'approval' }, { name: 'work' }],
+          sandbox: { writable: [p.stampDir] },
+        }),
+    });
 
-  const orch: number[] = [];
-  const ack: number[] = [];
-  say(`B9: ${n} approvals through the update…`);
-  for (let i = 1; i <= n; i++) {
-    const key = `APPROVE-${i}`;
-    const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `b9 trial ${i}` });
-    if (res.status !== 202) throw new Error(`B9: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
-    const handle = env.client.workflow.getHandle(taskWorkflowId(key));
-    await until(`${key} to wait for approval`, async () => (await handle.query(stateQuery)).waitingFor === 'approval', 60_000, 10);
-    await sleep(100 + Math.random() * 200);
-    const t0 = nowMs();
-    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bench', via: 'bench' }] });
-    ack.push(nowMs() - t0);
-    const ready = await until(`${key}'s agent to run`, async () => (await env.stamps(key)).find((s) => s.event === 'ready'), 30_000, 5);
-    orch.push(ready.t - t0);
-    await handle.signal('stop', { reason: 'bench B9' });
-    await env.waitForStatus(key, ['cancelled'], 60_000);
-  }
+  /** Approves `count` tasks one after another; the time to the next agent's first instruction, the update's answer and the steps. */
+  const trials = async (env: Awaited<ReturnType<typeof createOrchEnv>>, count: number, prefix: string) => {
+    const orch: number[] = [];
+    const ack: number[] = [];
+    const steps: Step[][] = [];
+    for (let i = 1; i <= count; i++) {
+      const key = `${prefix}-${i}`;
+      const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `b9 trial ${i}` });
+      if (res.status !== 202) throw new Error(`B9: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
+      const handle = env.client.workflow.getHandle(taskWorkflowId(key));
+      await until(`${key} to wait for approval`, async () => (await handle.query(stateQuery)).waitingFor === 'approval', 60_000, 10);
+      await sleep(100 + Math.random() * 200);
+      const t0 = nowMs();
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bench', via: 'bench' }] });
+      ack.push(nowMs() - t0);
+      const ready = await until(`${key}'s agent to run`, async () => (await env.stamps(key)).find((s) => s.event === 'ready'), 30_000, 5);
+      orch.push(ready.t - t0);
+      steps.push(await stepsOf(handle, t0, ready.t));
+      await handle.signal('stop', { reason: 'bench B9' });
+      await env.waitForStatus(key, ['cancelled'], 60_000);
+    }
+    return { orch, ack, steps };
+  };
+
+  // The usual case: a stage ran before the approval (design → design-approval → development), so
+  // the host has the task's clone, clean at the last push.
+  const env = await orchEnv('b9', [{ name: 'design', agent: DESIGN_AGENT }]);
+  say(`B9: ${n} approvals after an agent stage…`);
+  const { orch, ack, steps } = await trials(env, n, 'APPROVE');
+  // The approval as the first stage: no host picked and no clone yet.
+  const first = await orchEnv('b9-first', []);
+  say(`B9: ${nFirst} approvals as the first stage…`);
+  const cold = await trials(first, nFirst, 'FIRST');
 
   const base = await startBenchWorker(stack, 'b9');
   const floor: number[] = [];
@@ -63,32 +84,124 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
     await handle.result();
   }
 
+  // What no orch change removes: a node start-up (the agent here is a node script, and so is orch's guard).
+  const nodeStart: number[] = [];
+  for (let i = 0; i < (o.quick ? 10 : 30); i++) {
+    const t0 = nowMs();
+    await execa(process.execPath, ['-e', '0']);
+    nodeStart.push(nowMs() - t0);
+  }
+
   const so = summarize(orch);
   const sf = summarize(floor);
   const sa = summarize(ack);
+  const sc = summarize(cold.orch);
+  const sn = summarize(nodeStart);
   const row = (s: Summary) => `p50 ${fmtMs(s.p50)} · p99 ${fmtMs(s.p99)} · max ${fmtMs(s.max)}`;
   return {
     id: 'B9',
     title: 'approval → next agent',
     rows: [
       [`orch approve → next stage's agent runs (n=${so.n})`, row(so)],
+      [`… with the approval as the first stage (n=${sc.n})`, row(sc)],
       [`floor: update → activity (n=${sf.n})`, row(sf)],
       ['ratio orch/floor (p50 · p99)', `${fmtRatio(so.p50 / sf.p50)} · ${fmtRatio(so.p99 / sf.p99)}`],
     ],
     targets: [{ id: 'P9', goal: 'orch p99 ≤ 200 ms', measured: fmtMs(so.p99), pass: so.p99 <= 200 }],
     method: [
-      `- **orch** (n = ${n}, one after another): a pipeline of an approval stage \`ok\` then one agent stage whose agent is \`bench/agents/sigterm-stamp.mjs\` (it stamps *ready* as its first instruction). In-process orch worker and API on loopback. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp. Between the two: the update's validator and handler, the approval's end (a task event, a row update), the next stage's host pick, worktree and agent start. Then the task is stopped.`,
+      `- **orch** (n = ${n}, one after another): a pipeline of an agent stage \`design\` (a shell command that writes its note), an approval stage \`ok\`, then one agent stage whose agent is \`bench/agents/sigterm-stamp.mjs\` (it stamps *ready* as its first instruction): the usual shape (design → design-approval → development), where the host still has the task's clone, clean at the last push. In-process orch worker and API on loopback, agents in the sandbox. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp. Between the two: the update's validator and handler, the approval's record and the next stage's row update (together), the worktree check and the agent's start (orch's guard, the sandbox, the agent's node). Then the task is stopped.`,
+      `- **the approval first** (n = ${nFirst}): the same without the \`design\` stage, so the next stage also picks a host and makes the clone.`,
+      `- **a node start-up**: \`node -e 0\` from the bench, ${o.quick ? 10 : 30} times: what each of the two node processes between t0 and t1 (the guard and this agent) costs at least.`,
       `- **floor** (n = ${n}): \`floorWorkflow\` in \`bench/workflows.ts\` waits for \`go\` (here the update), then runs one activity that stamps the time, on the same server; t0 = just before \`executeUpdate\`, t1 = the stamp.`,
     ].join('\n'),
     details: [
       '| series | n | min | p50 | p90 | p99 | max | mean |',
       '|---|---|---|---|---|---|---|---|',
       ...([
-        ['orch approve → agent ready', so],
+        ['orch approve → agent ready (after an agent stage)', so],
         ['orch: the update answered', sa],
+        ['orch approve → agent ready (the approval first)', sc],
         ['floor update → activity', sf],
+        ['a node start-up (`node -e 0`)', sn],
       ] as [string, Summary][]).map(([name, s]) => `| ${name} | ${s.n} | ${fmtMs(s.min)} | ${fmtMs(s.p50)} | ${fmtMs(s.p90)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} | ${fmtMs(s.mean)} |`),
+      '',
+      'Where the time goes (from each trial\'s workflow history; p50 · p99 of each step, in the order they run):',
+      '',
+      '| step | p50 | p99 |',
+      '|---|---|---|',
+      ...stepTable(steps),
+      '',
+      'The same with the approval as the first stage (a host pick and a new clone on the way):',
+      '',
+      '| step | p50 | p99 |',
+      '|---|---|---|',
+      ...stepTable(cold.steps),
     ].join('\n'),
     elapsedMs: performance.now() - started,
   };
+}
+
+/** One step between the update and the agent: an activity's wait for a worker, or its run, or the gaps. */
+interface Step {
+  name: string;
+  ms: number;
+}
+
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+
+/** The trial's steps from its history: each activity after the update, queued and running, and what the workflow took between. */
+async function stepsOf(handle: { fetchHistory(): Promise<{ events?: any[] | null }> }, t0: number, ready: number): Promise<Step[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+  if (!accepted) return [];
+  const steps: Step[] = [{ name: 'update sent → accepted', ms: ms(accepted.eventTime) - t0 }];
+  const scheduled = new Map<string, { type: string; at: number }>();
+  let last = ms(accepted.eventTime);
+  for (const e of events) {
+    const at = ms(e.eventTime);
+    if (at < ms(accepted.eventTime) || at > ready) continue;
+    const sch = e.activityTaskScheduledEventAttributes;
+    if (sch) {
+      const type = sch.activityType?.name ?? '?';
+      scheduled.set(String(e.eventId), { type, at });
+      steps.push({ name: `workflow → ${type} scheduled`, ms: at - last });
+    }
+    const st = e.activityTaskStartedEventAttributes;
+    if (st) {
+      const s = scheduled.get(String(st.scheduledEventId));
+      if (s) steps.push({ name: `${s.type}: queued`, ms: at - s.at });
+      if (s) s.at = at;
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const s = scheduled.get(String(done.scheduledEventId));
+      if (s) steps.push({ name: `${s.type}: runs`, ms: at - s.at });
+      last = at;
+    }
+  }
+  const agent = [...scheduled.values()].find((s) => s.type === 'runAgent');
+  if (agent) steps.push({ name: 'runAgent started → agent ready', ms: ready - agent.at });
+  return steps;
+}
+
+function stepTable(trials: Step[][]): string[] {
+  const order: string[] = [];
+  const byName = new Map<string, number[]>();
+  for (const trial of trials) {
+    const seen = new Map<string, number>();
+    for (const s of trial) {
+      const n = (seen.get(s.name) ?? 0) + 1;
+      seen.set(s.name, n);
+      const name = n > 1 ? `${s.name} (${n})` : s.name;
+      if (!byName.has(name)) {
+        byName.set(name, []);
+        order.push(name);
+      }
+      byName.get(name)!.push(s.ms);
+    }
+  }
+  return order.map((name) => {
+    const s = summarize(byName.get(name)!);
+    return `| ${name} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} |`;
+  });
 }

@@ -93,6 +93,8 @@ export interface TaskAttempt {
   pid: number | null;
   model: string | null;
   failureKind: AgentFailure['kind'] | null;
+  /** The stage's round, from 2 on; absent in its first. */
+  loop?: number;
 }
 
 export type LiveProgress = AgentProgress & { stage: string; attempt: number };

@@ -1,6 +1,11 @@
 // agent-guard: the process-group leader of every agent run.
 //
 //   node activities/agent-guard.mjs -- <command> [args...]
+//   node activities/agent-guard.mjs --standby
+//
+// With --standby the guard is started ahead of its run (its node start-up off the agent's path)
+// and waits for the run on fd 3: one JSON line {command, args, cwd, env, logFile, stdinFile?}. It
+// then opens the log (append) and the prompt itself and goes on as below. EOF first: it exits 1.
 //
 // orch spawns this detached (so it leads a fresh process group) with fd 3 connected to a
 // pipe whose other end the orch worker holds. The guard runs the agent in its own group and:
@@ -14,7 +19,7 @@
 // Plain Node, no dependencies: it must start fast and run from any cwd.
 
 import { spawn } from 'node:child_process';
-import { fstatSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,15 +29,21 @@ const POLL_MS = 50;
 const SIGKILL_WAIT_MS = 2000;
 const PGID = process.pid;
 
-const log = (message) => process.stderr.write(`[agent-guard ${PGID}] ${message}\n`);
+/** Where the guard's own lines go: its stderr, or (a standby guard) the run's log once it has it. */
+let logFd = 2;
+const log = (message) => {
+  const line = `[agent-guard ${PGID}] ${message}\n`;
+  if (logFd === 2) process.stderr.write(line);
+  else writeSync(logFd, line);
+};
 
 function die(message) {
   log(`error: ${message}`);
   process.exit(2);
 }
 
-function parseGraceMs() {
-  const raw = process.env.ORCH_KILL_GRACE_MS;
+function parseGraceMs(env) {
+  const raw = env.ORCH_KILL_GRACE_MS;
   if (raw === undefined || raw === '') return 3000;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) die(`ORCH_KILL_GRACE_MS must be a non-negative number of ms, got ${JSON.stringify(raw)}`);
@@ -141,6 +152,33 @@ function openLifeline() {
   return new Socket({ fd: LIFELINE_FD, readable: true, writable: false });
 }
 
+/** A standby guard's run, the first line on the lifeline; EOF or a bad line first ends the guard. */
+function readRun(lifeline) {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk.toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      lifeline.off('data', onData);
+      lifeline.off('close', onClose);
+      let run;
+      try {
+        run = JSON.parse(text.slice(0, nl));
+      } catch (err) {
+        die(`the run on fd ${LIFELINE_FD} is not JSON: ${err.message}`);
+      }
+      const ok = run && typeof run.command === 'string' && Array.isArray(run.args) && typeof run.cwd === 'string' && run.env && typeof run.logFile === 'string';
+      if (!ok) die(`the run on fd ${LIFELINE_FD} needs command, args, cwd, env and logFile`);
+      resolve(run);
+    };
+    const onClose = () => process.exit(1); // the worker went before giving a run: nothing ran
+    lifeline.on('error', () => {});
+    lifeline.on('data', onData);
+    lifeline.on('close', onClose);
+  });
+}
+
 function watchLifeline(lifeline) {
   lifeline.on('error', () => {}); // 'close' follows and handles it
   lifeline.on('close', () => void stopGroup());
@@ -154,21 +192,36 @@ function parseCommand(argv) {
   return command;
 }
 
-function main() {
-  const [command, ...args] = parseCommand(process.argv.slice(2));
-  graceMs = parseGraceMs();
+async function main() {
+  const standby = process.argv[2] === '--standby' && process.argv.length === 3;
   if (readStat(PGID)?.pgrp !== PGID) {
     die('the guard must lead its own process group (spawn it with detached: true)');
   }
   const lifeline = openLifeline();
+  let command, args, spawnOptions, cwd;
+  if (standby) {
+    const run = await readRun(lifeline);
+    ({ command, args, cwd } = run);
+    logFd = openSync(run.logFile, 'a');
+    const stdin = run.stdinFile === undefined ? 'ignore' : openSync(run.stdinFile, 'r');
+    graceMs = parseGraceMs(run.env);
+    spawnOptions = { cwd, env: run.env, stdio: [stdin, logFd, logFd] };
+  } else {
+    [command, ...args] = parseCommand(process.argv.slice(2));
+    graceMs = parseGraceMs(process.env);
+    cwd = process.cwd();
+    spawnOptions = { stdio: 'inherit' };
+  }
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     process.on(signal, () => {
       if (!stopping) log(`received ${signal}; waiting for the agent`);
     });
   }
 
-  log(`starting ${[command, ...args].map((a) => JSON.stringify(a)).join(' ')} in ${process.cwd()}`);
-  const agent = spawn(command, args, { stdio: 'inherit' });
+  log(`starting ${[command, ...args].map((a) => JSON.stringify(a)).join(' ')} in ${cwd}`);
+  const agent = spawn(command, args, spawnOptions);
+  // The agent has its own copy of the prompt now.
+  if (typeof spawnOptions.stdio[0] === 'number') closeSync(spawnOptions.stdio[0]);
   agent.on('error', (err) => {
     if (agent.pid !== undefined) return log(`agent error: ${err.message}`); // 'exit' still follows
     log(`cannot start ${command}: ${err.message}`);
@@ -183,4 +236,4 @@ function main() {
   watchLifeline(lifeline);
 }
 
-main();
+void main();

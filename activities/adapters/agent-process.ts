@@ -3,12 +3,17 @@
 //   worker ──execa, detached──▶ node agent-guard.mjs -- <command> <args...>  (group leader)
 //                                   └─▶ <command> <args...>                  (same group)
 //
+// The guard's node start-up is the one orch adds to an agent's: each worker process keeps one guard
+// started ahead (`--standby`), which the next run hands its command, environment and files on fd 3,
+// and starts the next standby a moment later. Without one ready, a run starts its own guard.
+//
 // The agent writes straight into `logFile` (the guard and agent inherit an O_APPEND fd), so
 // the log keeps growing even if this process dies. fd 3 of the guard is a pipe whose other
 // end this process holds for the run's life: when the worker dies, the kernel closes it and
 // the guard takes the whole group down.
 
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -52,16 +57,20 @@ export function startAgent(spec: AgentRunSpec): AgentRun {
   assertDirectory(spec.cwd);
   mkdirSync(dirname(spec.logFile), { recursive: true });
 
-  const logFd = openSync(spec.logFile, 'a');
-  const stdinFd = spec.stdinFile === undefined ? undefined : openSync(spec.stdinFile, 'r');
-  let subprocess: ReturnType<typeof spawnGuard>;
-  try {
-    subprocess = spawnGuard(spec, logFd, stdinFd);
-  } finally {
-    // the guard has its own copies by now
-    closeSync(logFd);
-    if (stdinFd !== undefined) closeSync(stdinFd);
+  const startedAt = performance.now();
+  let subprocess = handToStandby(spec);
+  if (!subprocess) {
+    const logFd = openSync(spec.logFile, 'a');
+    const stdinFd = spec.stdinFile === undefined ? undefined : openSync(spec.stdinFile, 'r');
+    try {
+      subprocess = spawnGuard(spec, logFd, stdinFd);
+    } finally {
+      // the guard has its own copies by now
+      closeSync(logFd);
+      if (stdinFd !== undefined) closeSync(stdinFd);
+    }
   }
+  prepareStandby();
 
   const pid = subprocess.pid;
   if (pid === undefined) {
@@ -74,7 +83,7 @@ export function startAgent(spec: AgentRunSpec): AgentRun {
     return {
       exitCode: result.exitCode ?? null,
       signal: result.signal ?? null,
-      durationMs: Math.round(result.durationMs),
+      durationMs: Math.round(performance.now() - startedAt),
     };
   });
 
@@ -93,6 +102,64 @@ export function startAgent(spec: AgentRunSpec): AgentRun {
       return killProcessGroup(pid, graceMs === undefined ? {} : { graceMs });
     },
   };
+}
+
+type Guard = ReturnType<typeof spawnGuard>;
+
+/** The guard started ahead in this process, until a run takes it. */
+let standby: { guard: Guard; exited: boolean } | null = null;
+let standbyTimer: NodeJS.Timeout | null = null;
+/** Long enough for the run that took the last one to get going first (both want the CPU). */
+const STANDBY_DELAY_MS = 250;
+
+function spawnStandby(): void {
+  const guard = execa(process.execPath, [AGENT_GUARD_PATH, '--standby'], {
+    // Its own environment is never the agent's (that comes with the run): nothing but PATH.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    extendEnv: false,
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    detached: true,
+    cleanup: false,
+    reject: false,
+    buffer: false,
+  });
+  const entry = { guard, exited: false };
+  const lifeline = guard.stdio[3] as Socket;
+  lifeline.on('error', () => {}); // a standby that died: its run (if any) ends failed through `done`
+  void guard.then(() => {
+    entry.exited = true;
+    if (standby === entry) standby = null;
+  });
+  // An idle standby does not keep this process alive; it ends with it (EOF on fd 3).
+  guard.unref();
+  lifeline.unref();
+  standby = entry;
+}
+
+function prepareStandby(): void {
+  if (standby || standbyTimer) return;
+  standbyTimer = setTimeout(() => {
+    standbyTimer = null;
+    if (!standby) spawnStandby();
+  }, STANDBY_DELAY_MS);
+  standbyTimer.unref();
+}
+
+/** Gives the run to the standby guard, if one is ready; null when none is. */
+function handToStandby(spec: AgentRunSpec): Guard | null {
+  if (!standby || standby.exited) return null;
+  // The guard opens them itself: a file it could not open fails here, as with a guard of its own.
+  closeSync(openSync(spec.logFile, 'a'));
+  if (spec.stdinFile !== undefined) closeSync(openSync(spec.stdinFile, 'r'));
+  const entry = standby;
+  standby = null;
+  if (!entry || entry.exited || entry.guard.pid === undefined) return null;
+  const lifeline = entry.guard.stdio[3] as Socket;
+  lifeline.write(`${JSON.stringify({ command: spec.command, args: spec.args, cwd: spec.cwd, env: spec.env, logFile: spec.logFile, stdinFile: spec.stdinFile })}\n`);
+  // From here it is a run like any other: it keeps this process alive while it lasts.
+  entry.guard.ref();
+  lifeline.ref();
+  return entry.guard;
 }
 
 function spawnGuard(spec: AgentRunSpec, logFd: number, stdinFd: number | undefined) {

@@ -469,6 +469,26 @@ async function inspectClone(wt: string, mirror: string): Promise<{ branch: strin
   };
 }
 
+/**
+ * True when the clone at `wt` is orch's, on `branch` at `sha`, with nothing changed, staged,
+ * untracked, ignored or hidden from status (assume-unchanged, skip-worktree) in it: what a fresh
+ * preparation at `sha` would give, so it can be used as it is. Two git processes, no fetch.
+ */
+export async function isCleanCloneAt(wt: string, mirror: string, branch: string, sha: string): Promise<boolean> {
+  if (!(await isDirectory(wt))) return false;
+  if (!(await secureClone(wt, mirror)).ok) return false;
+  const [status, files] = await Promise.all([
+    git(['status', '--porcelain=v2', '--branch', '--untracked-files=all', '--ignored=matching'], { cwd: wt, okExitCodes: [0, 128] }),
+    git(['ls-files', '-v'], { cwd: wt, okExitCodes: [0, 128] }),
+  ]);
+  if (status.exitCode !== 0 || files.exitCode !== 0) return false;
+  const lines = status.stdout.split('\n').filter(Boolean);
+  const header = (name: string) => lines.find((l) => l.startsWith(`# branch.${name} `))?.slice(`# branch.${name} `.length);
+  // `ls-files -v` tags a normal entry `H`; lowercase (assume-unchanged) and `S` (skip-worktree) hide changes.
+  const hidden = files.stdout.split('\n').some((l) => l !== '' && !l.startsWith('H '));
+  return header('oid') === sha && header('head') === branch && lines.every((l) => l.startsWith('# ')) && !hidden;
+}
+
 /** Adds a worktree of the mirror with a detached HEAD at `startRef` (orch's own throwaway work, such as merges). */
 export async function addDetachedWorktree(mirror: string, wt: string, startRef: string): Promise<void> {
   assertNotMirror(path.resolve(wt), mirror);

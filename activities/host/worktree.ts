@@ -3,7 +3,7 @@
 import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
-import { copyArtefacts, ensureWorktree, remoteHead, removeWorktree } from '../adapters/git.js';
+import { copyArtefacts, ensureWorktree, isCleanCloneAt, mirrorPath, remoteHead, removeWorktree } from '../adapters/git.js';
 import { artefactDir, hostPaths, repoSpec, type ActivityDeps } from '../deps.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -14,8 +14,14 @@ export function createWorktreeActivities(
   const { pipeline } = deps;
   const paths = hostPaths(deps);
   return {
-    async prepareWorktree({ key, repo }) {
+    async prepareWorktree({ key, repo, pushed }) {
       const r = repoSpec(pipeline, repo);
+      // The usual case after a wait or a passed stage: the clone is still clean at the last push,
+      // which only this task's workflow makes. Used as it is, it saves a fetch and a dozen git
+      // processes on the way to the next agent (its origin/<default> stays as the last fetch left it).
+      if (pushed && (await isCleanCloneAt(paths.worktree(key), mirrorPath(paths.mirrors, r.remote), featureBranch(key), pushed))) {
+        return { path: paths.worktree(key), fromBranch: 'feature' };
+      }
       const wt = await ensureWorktree({
         cacheDir: paths.mirrors,
         remote: r.remote,

@@ -1,5 +1,7 @@
 // A comment on a work item decides its task's approval stage: `/approve [comment]` or
-// `/reject <why>` at the start of a person's new comment. Pure, like decide.ts: the body in, what
+// `/reject <why>` at the start of a person's new comment, naming the stage if it likes with
+// `stage=<name>` right after the command (as `--stage` and the API's `stage` do: the update refuses
+// a task waiting in another stage). Pure, like decide.ts: the body in, what
 // to do out; act.ts finds the task and sends the decision through the same update as every other
 // entry point (api/approvals.ts), whose validator refuses a task that is not waiting.
 //
@@ -57,10 +59,17 @@ export type CommentDecision =
       request: ApprovalDecision & { via: 'plane' };
     };
 
-/** The command at the start of a comment's text, and what follows it (the decision's comment). */
-export function parseCommand(text: string): { command: CommentCommand; rest: string } | null {
+/**
+ * The command at the start of a comment's text, the stage it names (`stage=<name>` right after the
+ * command; '' when `stage=` names none) and what follows (the decision's comment).
+ */
+export function parseCommand(text: string): { command: CommentCommand; rest: string; stage?: string } | null {
   const m = /^\/(approve|reject)(?![\w-])[ \t]*[:,-]?\s*([\s\S]*)$/i.exec(text.trim());
-  return m ? { command: m[1]!.toLowerCase() as CommentCommand, rest: m[2]!.trim() } : null;
+  if (!m) return null;
+  const command = m[1]!.toLowerCase() as CommentCommand;
+  const named = /^stage=(\S*)(?:\s+|$)/i.exec(m[2]!);
+  if (!named) return { command, rest: m[2]!.trim() };
+  return { command, stage: named[1]!, rest: m[2]!.slice(named[0].length).replace(/^[:,-]\s*/, '').trim() };
 }
 
 /** A comment delivery (`event` is `issue_comment`, the signature checked) → what to do with it. */
@@ -85,6 +94,7 @@ export function decideComment(json: unknown, action: string, cfg: PlaneBridgeCon
   const text = data.comment_stripped?.trim() || htmlToText(data.comment_html ?? '');
   const command = parseCommand(text);
   if (!command) return ignore('the comment is not an /approve or /reject command');
+  if (command.stage === '') return ignore(`"stage=" names no stage: write /${command.command} stage=<approval stage> …`);
   if (data.project && !cfg.projects[data.project.toLowerCase()]) {
     return ignore(`project ${cut(data.project, 100)} is not mapped in ORCH_PLANE_PROJECTS (${cfg.projectsSource})`);
   }
@@ -94,6 +104,6 @@ export function decideComment(json: unknown, action: string, cfg: PlaneBridgeCon
     workItemId,
     contentKey: `plane:comment:${data.id}`,
     command: command.command,
-    request: { by, ...(command.rest && { comment: command.rest.slice(0, 10_000) }), via: 'plane' },
+    request: { by, ...(command.stage && { stage: cut(command.stage, 100)! }), ...(command.rest && { comment: command.rest.slice(0, 10_000) }), via: 'plane' },
   };
 }

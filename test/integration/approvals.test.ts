@@ -156,7 +156,7 @@ describe('approval stages', () => {
     expect(await decide('APR-NOPE', 'approve', { by: 'dana' })).toEqual({ status: 404, body: { error: 'unknown task APR-NOPE', key: 'APR-NOPE' } });
   });
 
-  it('a signed Plane comment /approve by a person; orch\'s own comments, chatter and comments while an agent runs are ignored', async () => {
+  it('a signed Plane comment /approve (naming its stage) by a person; orch\'s own comments, chatter, another stage and comments while an agent runs are ignored', async () => {
     const issueId = randomUUID();
     const key = `DEMO-${Math.floor(Math.random() * 900_000) + 100_000}`;
     const task = await start(key, { planeIssueId: issueId, planeProjectId: DEMO_PROJECT_ID, description: '@agent sleep=analysis:6' });
@@ -191,7 +191,12 @@ describe('approval stages', () => {
     const state = await handle(key).query(stateQuery);
     expect([state.waitingFor, state.approvals ?? []]).toEqual(['approval', []]);
 
-    const approve = comment('<p>/approve looks good</p>');
+    // A comment naming another stage than the one waiting is refused by the update's validator.
+    const wrong = await postPlaneWebhook(url, comment('<p>/approve stage=development looks good</p>'));
+    expect(wrong.body).toMatchObject({ outcome: `ignored: ${key} has no approval stage named "development" (its approval stages: ${STAGE})`, key });
+    expect(await acceptedUpdates(key)).toBe(0);
+
+    const approve = comment(`<p>/approve stage=${STAGE} looks good</p>`);
     const decided = await postPlaneWebhook(url, approve);
     expect(decided).toEqual({ status: 202, body: { outcome: 'accepted', action: 'approve', key, deliveryId: approve.deliveryId } });
     expect(await settledDelivery(env.database.sql, approve.deliveryId)).toMatchObject({ outcome: 'decided', detail: `${STAGE} approved by alice (plane comment)` });
@@ -209,6 +214,7 @@ describe('approval stages', () => {
       "ignored: orch's own comment",
       "ignored: orch's own comment",
       'ignored: the comment is not an /approve or /reject command',
+      `ignored: ${key} has no approval stage named "development" (its approval stages: ${STAGE})`,
       'decided',
       'duplicate',
     ]);

@@ -24,6 +24,8 @@ describe('recorded histories', () => {
     { patch: 'record-plan', file: 'task/workflow.ts', breaks: (f: string) => f.startsWith('task-') },
     // Only endings that wake dependents (done, cancelled) meet the second change.
     { patch: 'wake-dependents', file: 'task/finish.ts', breaks: (f: string) => f.startsWith('task-') && f !== 'task-gate-failed.json' },
+    // Every task that reached an agent stage met the stage start (host, worktree and row update at once).
+    { patch: 'stage-start-together', file: 'task/planned.ts', breaks: (f: string) => f.startsWith('task-') && f !== 'task-stopped-before-start.json' },
   ])('still replay across the patched($patch) change, which would break them unguarded', async ({ patch, file, breaks }) => {
     const fixtures = (await loadFixtures()).filter((f) => f.file.startsWith('task-'));
     const marked = (f: { history: unknown }) => JSON.stringify(f.history).includes(`"${patch}"`);

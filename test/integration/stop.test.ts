@@ -3,6 +3,7 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fetchMirror, mirrorPath } from '../../activities/adapters/git.js';
 import { groupMembers } from '../../activities/adapters/process-tree.js';
 import { projectDir } from '../../worker/config/project-dir.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
@@ -201,6 +202,10 @@ describe('STOP', () => {
   it('after temporal workflow terminate, reconcile removes the process, the worktree and the branch', async () => {
     const run = await startHanging('TERM-1');
     expect(await branchSha(env.remote.path, 'orch/TERM-1')).not.toBeNull();
+    // The host's mirror learns of the branch when a stage there fetches; a stage whose clone was
+    // clean at the last push fetches nothing. Fetch, as any other task's next stage would, so the
+    // sweep below has the branch's mirror ref to remove.
+    await fetchMirror(mirrorPath(path.join(env.dataDir, 'hosts', hostId(), 'mirrors'), env.remote.path));
     await temporal('workflow', 'terminate', '--workflow-id', 'task-TERM-1', '--reason', 'test');
     const res = await fetch(`${env.apiUrl}/api/reconcile`, { method: 'POST' });
     expect(res.status).toBe(200);

@@ -1,7 +1,7 @@
 // startAgent + agent-guard with real processes: logs, exit codes, kills, and what happens
 // when the worker that started the agent dies.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
@@ -93,12 +93,34 @@ describe('startAgent', () => {
     expect(readText(run.logFile)).toMatch(/agent left 1 process\(es\) behind/);
   });
 
-  it('takes the whole group down when the worker that started it is SIGKILLed', async () => {
+  it('hands a later run to the guard it started ahead: same group, log, prompt and environment; that guard\'s own environment is only PATH', async () => {
+    const repo = await scratch.repo();
+    const first = scratch.track(startAgent(scratch.spec(repo, 'plan', 'Write the plan\n')));
+    await first.done;
+    const standby = await waitFor('a guard started ahead', () => standbyGuards()[0], 10_000);
+    expect(readFileSync(`/proc/${standby}/environ`, 'utf8').split('\0').filter(Boolean).map((v) => v.split('=')[0])).toEqual(['PATH']);
+
+    const spec = scratch.spec(repo, 'review', 'Review it\n', { ORCH_KILL_GRACE_MS: '200' });
+    const run = scratch.track(startAgent(spec));
+    expect(run.pid).toBe(standby);
+    expect(await run.done).toMatchObject({ exitCode: 0, signal: null });
+    const log = readText(spec.logFile);
+    expect(log).toContain(`[agent-guard ${run.pid}] starting`);
+    expect(log).toContain(`in ${repo}`);
+    expect(log).toMatch(new RegExp(`\\[test-agent\\] pid=\\d+ pgid=${run.pgid} key=T-1 stage=review`));
+    expect(log).toContain('[test-agent] done');
+    expect(await git(repo, 'log', '--format=%s')).toBe('T-1: review\nT-1: plan');
+    expect(isGroupAlive(run.pgid)).toBe(false);
+  });
+
+  it('takes the whole group down when the worker that started it is SIGKILLed (its guard started ahead)', async () => {
     const repo = await scratch.repo();
     const spec = scratch.spec(repo, 'impl', '@agent hang ignore-sigterm grandchild\n', { ORCH_KILL_GRACE_MS: '300' });
-    const { pgid, signal } = await runDoomedWorker(spec);
+    const { pgid, standby, signal } = await runDoomedWorker(spec);
     scratch.trackGroup(pgid, 'agent-guard');
     expect(signal).toBe('SIGKILL');
+    // The run went to the guard the worker had started ahead: that one's lifeline holds just as well.
+    expect(standby).toBe(true);
 
     await waitFor('the agent group to be gone', () => !isGroupAlive(pgid), 10_000);
     const log = readText(spec.logFile);
@@ -109,11 +131,29 @@ describe('startAgent', () => {
   });
 });
 
+/** Guards this process started ahead (`--standby`) that have no run yet. */
+function standbyGuards(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && cmdline.includes(AGENT_GUARD_PATH) && cmdline.includes('--standby')) found.push(pid);
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
 /**
  * Runs a throwaway "worker": a node process that starts the agent, waits until it hangs,
  * prints the group id and SIGKILLs itself, leaving the guard with a dead lifeline.
  */
-async function runDoomedWorker(spec: AgentRunSpec): Promise<{ pgid: number; signal: string | undefined }> {
+async function runDoomedWorker(spec: AgentRunSpec): Promise<{ pgid: number; standby: boolean; signal: string | undefined }> {
   const script = join(scratch.dir(), 'doomed-worker.mjs');
   const agentProcess = pathToFileURL(join(REPO_ROOT, 'activities', 'adapters', 'agent-process.ts')).href;
   writeFileSync(
@@ -121,20 +161,25 @@ async function runDoomedWorker(spec: AgentRunSpec): Promise<{ pgid: number; sign
     `import { readFileSync } from 'node:fs';
 import { startAgent } from ${JSON.stringify(agentProcess)};
 const spec = JSON.parse(process.argv[2]);
+// A first run makes this "worker" start a guard ahead, which the doomed run then takes.
+await startAgent({ ...spec, command: '/bin/true', args: [], logFile: spec.logFile + '.warm' }).done;
+await new Promise((resolve) => setTimeout(resolve, 600));
 const run = startAgent(spec);
+const standby = readFileSync('/proc/' + run.pid + '/cmdline', 'utf8').split('\\0').includes('--standby');
 const log = () => { try { return readFileSync(spec.logFile, 'utf8'); } catch { return ''; } };
 const deadline = Date.now() + 10000;
 while (!log().includes('hanging')) {
   if (Date.now() > deadline) { console.error('the agent never started hanging'); process.exit(3); }
   await new Promise((resolve) => setTimeout(resolve, 25));
 }
-console.log(JSON.stringify({ pgid: run.pgid }));
+console.log(JSON.stringify({ pgid: run.pgid, standby }));
 process.kill(process.pid, 'SIGKILL');
 `,
   );
   const worker = await execa(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec)], { cwd: REPO_ROOT, reject: false });
   if (!worker.stdout) throw new Error(`the doomed worker failed: ${worker.stderr}`);
-  return { pgid: JSON.parse(worker.stdout).pgid as number, signal: worker.signal };
+  const out = JSON.parse(worker.stdout) as { pgid: number; standby: boolean };
+  return { ...out, signal: worker.signal };
 }
 
 describe('agent-guard', () => {

@@ -11,6 +11,7 @@ import {
   deleteRemoteBranch,
   ensureMirror,
   ensureWorktree,
+  isCleanCloneAt,
   listRemoteBranches,
   mirrorOrchBranches,
   mirrorPath,
@@ -209,6 +210,40 @@ describe('commitAll and pushBranch', () => {
     const log = await readHookLog(remote);
     expect(log.filter((l) => l.startsWith('REJECT'))).toEqual([]);
     expect(log.filter((l) => l.includes('refs/heads/orch/P2'))).toHaveLength(2);
+  });
+});
+
+describe('isCleanCloneAt', () => {
+  it('is true only for orch\'s clone on the branch at that commit with nothing changed, untracked, ignored or hidden', async () => {
+    const input = worktreeInput(hostA, 'C1');
+    const wt = await ensureWorktree({ ...input, fresh: true });
+    const mirror = mirrorPath(hostA, remote.path);
+    await writeFile(path.join(wt.path, 'a.txt'), 'a');
+    await writeFile(path.join(wt.path, '.gitignore'), 'build/\n');
+    const sha = (await commitAll(wt.path, 'add a'))!;
+    await pushBranch(wt.path, 'orch/C1', remote.path);
+    const clean = () => isCleanCloneAt(wt.path, mirror, 'orch/C1', sha);
+    expect(await clean()).toBe(true);
+    expect(await isCleanCloneAt(wt.path, mirror, 'orch/C1', wt.head)).toBe(false);
+    expect(await isCleanCloneAt(wt.path, mirror, 'orch/OTHER', sha)).toBe(false);
+    expect(await isCleanCloneAt(path.join(hostA, 'worktrees', 'NONE'), mirror, 'orch/C1', sha)).toBe(false);
+
+    for (const [dirty, undo] of [
+      [() => writeFile(path.join(wt.path, 'a.txt'), 'changed'), () => gitIn(wt.path, 'checkout', '--', 'a.txt')],
+      [() => writeFile(path.join(wt.path, 'new.txt'), 'x'), () => rm(path.join(wt.path, 'new.txt'))],
+      [() => mkdir(path.join(wt.path, 'build')).then(() => writeFile(path.join(wt.path, 'build', 'out'), 'x')), () => rm(path.join(wt.path, 'build'), { recursive: true })],
+      [() => gitIn(wt.path, 'update-index', '--assume-unchanged', 'a.txt'), () => gitIn(wt.path, 'update-index', '--no-assume-unchanged', 'a.txt')],
+      [() => gitIn(wt.path, 'update-index', '--skip-worktree', 'a.txt'), () => gitIn(wt.path, 'update-index', '--no-skip-worktree', 'a.txt')],
+    ] as const) {
+      await dirty();
+      expect(await clean()).toBe(false);
+      await undo();
+      expect(await clean()).toBe(true);
+    }
+    // A commit after the push: the clone is no longer at what was pushed.
+    await writeFile(path.join(wt.path, 'b.txt'), 'b');
+    await commitAll(wt.path, 'unpushed');
+    expect(await clean()).toBe(false);
   });
 });
 

@@ -27,6 +27,16 @@ describe('parseCommand', () => {
     expect(parseCommand('/reject\n\nsplit it\nin two')).toEqual({ command: 'reject', rest: 'split it\nin two' });
   });
 
+  it('reads the stage named right after the command as stage=<name>', () => {
+    expect(parseCommand('/approve stage=design-approval')).toEqual({ command: 'approve', stage: 'design-approval', rest: '' });
+    expect(parseCommand('/Approve STAGE=merge-approval ship it')).toEqual({ command: 'approve', stage: 'merge-approval', rest: 'ship it' });
+    expect(parseCommand('/reject: stage=design-approval - split it\nin two')).toEqual({ command: 'reject', stage: 'design-approval', rest: 'split it\nin two' });
+    expect(parseCommand('/approve stage= looks good')).toEqual({ command: 'approve', stage: '', rest: 'looks good' });
+    // Anywhere else it is the comment's text, not a stage.
+    expect(parseCommand('/approve the stage=design part reads well')).toEqual({ command: 'approve', rest: 'the stage=design part reads well' });
+    expect(parseCommand('/approve stages=x')).toEqual({ command: 'approve', rest: 'stages=x' });
+  });
+
   it('takes nothing else for a command', () => {
     for (const text of ['', 'approve', 'please /approve', '/approved', '/approve-all', '/rejection noted', '/ approve', 'LGTM']) {
       expect(parseCommand(text), text).toBeNull();
@@ -52,6 +62,21 @@ describe('decide: issue_comment deliveries', () => {
     expect(d).toMatchObject({ kind: 'decide', command: 'reject', request: { comment: 'Split & resubmit: the API <first>' } });
     // Nothing after the command: the update's validator refuses a rejection without a comment.
     expect(decideOn({ commentHtml: '<p>/reject</p>' })).toMatchObject({ kind: 'decide', command: 'reject', request: { by: 'alice', via: 'plane' } });
+  });
+
+  it('a comment naming its stage sends it with the decision (the update refuses another stage); stage= without a name is ignored', () => {
+    expect(decideOn({ commentHtml: '<p>/approve stage=design-approval looks good</p>' })).toMatchObject({
+      kind: 'decide',
+      command: 'approve',
+      request: { by: 'alice', stage: 'design-approval', comment: 'looks good', via: 'plane' },
+    });
+    expect(decideOn({ commentHtml: '<p>/reject stage=merge-approval</p><p>not yet</p>' })).toMatchObject({
+      kind: 'decide',
+      command: 'reject',
+      request: { stage: 'merge-approval', comment: 'not yet' },
+    });
+    expect(decideOn({ commentHtml: '<p>/approve</p>' })).toMatchObject({ kind: 'decide', request: expect.not.objectContaining({ stage: expect.anything() }) });
+    expect(decideOn({ commentHtml: '<p>/approve stage= ok</p>' })).toMatchObject({ kind: 'ignore', why: '"stage=" names no stage: write /approve stage=<approval stage> …' });
   });
 
   it('a user without a display name decides under their id', () => {

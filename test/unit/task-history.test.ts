@@ -201,6 +201,30 @@ describe('historyFromRecords', () => {
     ]);
   });
 
+  it('a stage that ran again (a rework loop) shows its round as `loop`, from the event or the open job', () => {
+    const jobs = [
+      job('dev', 1, 0, 1),
+      job('review', 1, 0, 10, { status: 'failed', exitCode: 0 }),
+      job('dev', 1, 0, 20, { activityKey: `${RUN}/agent-dev-1-0-r2` }),
+      job('review', 1, 0, 30, { activityKey: `${RUN}/agent-review-1-0-r2`, status: 'running', endedAt: null }),
+    ];
+    const events = [
+      event('stage-passed', 'dev', 8, { attempt: 1, sha: 'a' }),
+      event('stage-attempt-failed', 'review', 15, { attempt: 1, reason: 'quality gate failed: findings' }),
+      event('rework', 'review', 16, { goto: 'dev', loop: 1 }),
+      event('stage-passed', 'dev', 28, { attempt: 1, sha: 'b', round: 2 }),
+    ];
+    const h = historyFromRecords(task('running'), jobs, events);
+    expect(h.map((a) => [a.stage, a.loop ?? 1, a.outcome, a.pid])).toEqual([
+      ['dev', 1, 'passed', jobs[0]!.pid],
+      ['review', 1, 'failed', jobs[1]!.pid],
+      ['dev', 2, 'passed', jobs[2]!.pid],
+      ['review', 2, null, jobs[3]!.pid],
+    ]);
+    expect(h[0]).not.toHaveProperty('loop');
+    expect(asStageAttempt(h[2]!)).toMatchObject({ stage: 'dev', loop: 2 });
+  });
+
   it('converts to the contract\'s StageAttempt without nulls', () => {
     const [a] = historyFromRecords(task('done'), [job('dev', 1, 0, 1)], [event('stage-passed', 'dev', 9, { attempt: 1 })]);
     expect(asStageAttempt(a!)).toEqual({ stage: 'dev', attempt: 1, host: 'h-a', startedAt: at(1).toISOString(), endedAt: at(9).toISOString(), outcome: 'passed' });

@@ -128,8 +128,12 @@ export interface GateResult {
 
 /** Activities bound to one host (its own task queue): the worktree and the agent process live there. */
 export interface HostActivities {
-  /** `remoteHead`: where `orch/<KEY>` stands on the remote (null when absent). */
-  prepareWorktree(req: { key: string; repo: string }): Promise<{ path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null }>;
+  /**
+   * `pushed`: where this workflow last pushed `orch/<KEY>`, when it needs no `remoteHead`: a clone
+   * already clean at that commit is used as it is (no fetch). `remoteHead`: where `orch/<KEY>`
+   * stands on the remote (null when absent; undefined when the clone was used as it was).
+   */
+  prepareWorktree(req: { key: string; repo: string; pushed?: string }): Promise<{ path: string; fromBranch: 'feature' | 'default'; remoteHead?: string | null }>;
   runAgent(req: AgentRunRequest): Promise<AgentRunResult>;
   runGate(req: { key: string; repo: string; stage: string; gate: GateSpec }): Promise<GateResult>;
   commitAndPush(req: { key: string; repo: string; stage: string }): Promise<{ sha: string; committed: boolean }>;

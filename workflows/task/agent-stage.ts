@@ -1,16 +1,28 @@
 // One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
 // attempt: the stage moves to a live host and starts again from what was pushed.
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
-import { addUsage, agentActivityId, totalTokens, usageText, type AgentRunRequest, type AgentRunResult, type StageAttempt, type StageSpec } from '../contracts/index.js';
+import {
+  addUsage,
+  agentActivityId,
+  totalTokens,
+  usageText,
+  type AgentRunRequest,
+  type AgentRunResult,
+  type HostActivities,
+  type HostRef,
+  type StageAttempt,
+  type StageSpec,
+} from '../contracts/index.js';
 import { agentOn, records } from './activities.js';
 import { isHostLost, reasonOf, type PlannedTask } from './planned.js';
 
 const MAX_HOST_MOVES = 10;
 
+type Worktree = Awaited<ReturnType<HostActivities['prepareWorktree']>>;
+
 /** `lastFailure`: why the stage runs again (a rework loop, a rejection); `round`: its run, from 2 on. */
 export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { lastFailure?: string; round?: number } = {}): Promise<void> {
   const { run, plan, state, key } = t;
-  await t.enterStage(stage.name);
   const attempts = stage.attempts ?? plan.attemptsPerStage;
   let lastReason = '';
   /** What the next attempt's prompt is told about the last failure (`{{lastFailure}}`). */
@@ -22,8 +34,25 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
   let overBudget: string | null = null;
   /** The agent job of an attempt whose host was lost: superseded if the stage must run again. */
   let lostJob: string | null = null;
+  const prepare = (h: HostRef) => {
+    // After a host move the remote's head is needed (below); otherwise a clone clean at the last push will do.
+    const lastPush = hostMoves === 0 && run.pushedSha ? { pushed: run.pushedSha } : {};
+    return t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo, ...lastPush });
+  };
+  /** The first attempt's host and worktree, started while the stage is entered (with the patch). */
+  let early: { host: Promise<HostRef>; worktree: Promise<Worktree> } | null = null;
+  if (t.startsTogether()) {
+    const host = t.ensureHost();
+    const worktree = host.then(prepare);
+    // Its failure (a lost host, a STOP) is the first attempt's, met where that attempt awaits it.
+    void worktree.catch(() => undefined);
+    early = { host, worktree };
+    await Promise.all([t.enterStage(stage.name), host]);
+  } else await t.enterStage(stage.name);
   for (let attempt = 1; attempt <= attempts; ) {
-    const h = await t.ensureHost();
+    const first = early;
+    early = null;
+    const h = first ? await first.host : await t.ensureHost();
     const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString(), ...(again.round && { loop: again.round }) };
     state.history.push(record);
     run.refresh();
@@ -45,7 +74,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       return t.event('stage-attempt-failed', stage.name, { attempt, reason, ...round });
     };
     try {
-      const wt = await t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo });
+      const wt = await (first ? first.worktree : prepare(h));
       // Only this workflow pushes orch/<KEY>, and only after a gate passed. If the branch moved past
       // our last push while a lost host ran this stage, that host's push landed: the stage passed,
       // and running its agent again would land its work twice.

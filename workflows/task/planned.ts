@@ -1,11 +1,14 @@
 // A task once recorded and planned: its row id and pipeline are known from here on, so the stage
 // code reads them without guards.
-import { ActivityFailure, CancellationScope, TimeoutFailure, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, patched, TimeoutFailure, type ActivityOptions } from '@temporalio/workflow';
 import type { HostRef, PipelinePlan, TaskEventType, TaskPatch } from '../contracts/index.js';
 import { onHost, records } from './activities.js';
 import type { TaskRun } from './run.js';
 
 export class PlannedTask {
+  /** A record still being written that the next stage need not wait for (it waits at its start). */
+  #inFlight: Promise<unknown> | null = null;
+
   constructor(
     readonly run: TaskRun,
     readonly taskId: string,
@@ -24,6 +27,19 @@ export class PlannedTask {
     return CancellationScope.nonCancellable(() => records.recordEvent({ taskId: this.taskId, type, stage, detail }));
   }
 
+  /** Starts a record without waiting for it (with the patch); `settle` or the next stage's start waits. */
+  async alongside(record: Promise<unknown>): Promise<void> {
+    if (this.startsTogether()) this.#inFlight = record;
+    else await record;
+  }
+
+  /** Waits for a record `alongside` left in flight. */
+  async settle(): Promise<void> {
+    const record = this.#inFlight;
+    this.#inFlight = null;
+    await record;
+  }
+
   update(patch: TaskPatch) {
     return CancellationScope.nonCancellable(() => records.updateTask(this.taskId, patch));
   }
@@ -33,7 +49,15 @@ export class PlannedTask {
     this.run.refresh();
     this.run.notify({ kind: 'stage', key: this.key, stage });
     // Also after `temporal workflow reset` of a failed task: the row follows the run that is live now.
-    await this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null });
+    await Promise.all([this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null }), this.settle()]);
+  }
+
+  /**
+   * The patch `stage-start-together`: a stage starts with its row update, the record of the approval
+   * before it, its host pick and its first worktree in flight together (they were one after another).
+   */
+  startsTogether(): boolean {
+    return patched('stage-start-together');
   }
 
   onHost(host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {

@@ -59,7 +59,10 @@ export class StageFlow {
     const { t } = this;
     const indexOf = (name: string) => stages.findIndex((s) => s.name === name);
     for (let i = this.startIndex; i < stages.length; ) {
-      if (t.state.pendingStop) throw new CancelledFailure('stopped');
+      if (t.state.pendingStop) {
+        await t.settle();
+        throw new CancelledFailure('stopped');
+      }
       const stage = stages[i]!;
       if (stage.kind === 'merge') {
         await runMerge(t);
@@ -69,6 +72,8 @@ export class StageFlow {
         i++;
       } else if (stage.kind === 'approval') {
         const record = await runApproval(t, stage, this, i);
+        // Only the next stage's start goes on while the decision is recorded; anything else waits for it.
+        if (record.decision !== 'approved') await t.settle();
         if (record.decision === 'approved') i++;
         else if (record.decision === 'timed-out') throw ApplicationFailure.nonRetryable(`stage ${stage.name}: approval timed out after ${stage.timeout}`, 'ApprovalTimedOut');
         else if (stage.onReject) {
@@ -98,5 +103,6 @@ export class StageFlow {
         }
       }
     }
+    await t.settle();
   }
 }
