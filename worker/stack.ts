@@ -75,7 +75,8 @@ function hostEnv(config: Runtime['config'], n: number): Record<string, string> {
   const [, host, port] = metrics?.match(/^(.*):(\d+)$/) ?? [];
   return {
     ORCH_HOST_ID: `${config.hostId}-${n}`,
-    ORCH_WORKER_METRICS_ADDRESS: host && port ? `${host}:${Number(port) + n - 1}` : 'off',
+    // Port 0 (any free port) stays 0 for each.
+    ORCH_WORKER_METRICS_ADDRESS: host && port ? `${host}:${Number(port) === 0 ? 0 : Number(port) + n - 1}` : 'off',
   };
 }
 

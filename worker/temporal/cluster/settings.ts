@@ -5,7 +5,9 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 
 const port = z.number().int().min(1).max(65535);
-const service = z.strictObject({ grpc: port, membership: port, metrics: port });
+// Temporal keeps each member's membership port in a SMALLINT column (cluster_membership.rpc_port).
+const membershipPort = port.max(32767, 'at most 32767: Temporal stores membership ports as SMALLINT');
+const service = z.strictObject({ grpc: port, membership: membershipPort, metrics: port });
 export const CLUSTER_SERVICES = ['history', 'matching', 'frontend', 'worker'] as const;
 export type ClusterService = (typeof CLUSTER_SERVICES)[number];
 
