@@ -24,8 +24,16 @@ export async function batchUnderWay(e: TestEnv, id: string, base: number, n: num
 }
 
 /** Waits for every task to end and records the checks in the scenario; returns the problems and the final views. */
-export async function checkBatch(s: Scenario, e: TestEnv, keys: string[], timeoutMs = 300_000): Promise<{ problems: string[]; views: TaskView[] }> {
+export async function checkBatch(
+  s: Scenario,
+  e: TestEnv,
+  keys: string[],
+  o: { timeoutMs?: number; deadHost?: string } = {},
+): Promise<{ problems: string[]; views: TaskView[]; deadHostWorktrees: string[] }> {
+  const timeoutMs = o.timeoutMs ?? 300_000;
   const problems: string[] = [];
+  // A dead host's worktrees stay on its disk until it starts again (its start-up recovery removes them).
+  const deadHostWorktrees: string[] = [];
   const views: TaskView[] = [];
   for (const key of keys) {
     const v = (await e.waitForStatus(key, TERMINAL_STATUSES, timeoutMs)) as TaskView;
@@ -38,13 +46,16 @@ export async function checkBatch(s: Scenario, e: TestEnv, keys: string[], timeou
     if (violations.length === 0) s.rec.stagesOnce.ok++;
     else problems.push(`${key}: ${violations.join('; ')}; ${explain(v)}`);
     const orphans = await orphanGroupsAfter(v.jobs.map((j) => j.pid));
-    const worktrees = await worktreesLeft(e, key);
+    const left = await worktreesLeft(e, key);
+    const onDead = o.deadHost ? left.filter((w) => w.includes(`/hosts/${o.deadHost}/`)) : [];
+    deadHostWorktrees.push(...onDead);
+    const worktrees = left.filter((w) => !onDead.includes(w));
     s.rec.orphans += orphans.length + worktrees.length;
     if (orphans.length) problems.push(`${key}: live agent groups ${JSON.stringify(orphans)}`);
     if (worktrees.length) problems.push(`${key}: worktrees left ${worktrees.join(', ')}`);
   }
   s.rec.hookRejections = (await hookRejections(e)).length;
-  return { problems, views };
+  return { problems, views, deadHostWorktrees };
 }
 
 export const countEvents = (views: TaskView[], type: string) => views.reduce((n, v) => n + v.events.filter((ev) => ev.type === type).length, 0);
