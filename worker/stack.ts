@@ -218,9 +218,9 @@ async function main() {
   const lines = [
     `ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
     `  API            ${config.api.url}   (GET /healthz)`,
-    `  Temporal UI    ${temporal?.uiUrl ?? (cluster ? '(see docs/deploy.md, "Web UI")' : '(external server: use its own UI)')}`,
+    `  Temporal UI    ${temporal?.uiUrl ?? (cluster ? (cluster.ui?.url ?? '(off: ui.enabled in temporal-cluster.yaml)') : '(external server: use its own UI)')}`,
     `  Temporal gRPC  ${rt.temporal.address}   namespace ${rt.temporal.namespace}`,
-    ...(cluster ? [`  Temporal       ${Object.values(cluster.services).map((p) => `${p.service} (pid ${p.pid()})`).join(', ')}`] : []),
+    ...(cluster ? [`  Temporal       ${[...Object.values(cluster.services), ...(cluster.ui ? [cluster.ui.process] : [])].map((p) => `${p.service} (pid ${p.pid()})`).join(', ')}`] : []),
     ...(workers.length > 1 ? [`  orch hosts     ${workers.map((_, i) => hostEnv(config, i + 1).ORCH_HOST_ID).join(', ')}`] : []),
     `  data           ${config.dataDir}`,
     `  logs           ${[...workers, api].map((p) => p.logFile).join(', ')}`,

@@ -25,7 +25,8 @@ describe('npm run cluster', () => {
   it('brings up a production-shaped Temporal and three orch hosts; a demo task reaches done; SIGTERM leaves nothing', async () => {
     dataDir = await mkdtemp(path.join(inject('runDir'), 'npm-run-cluster-'));
     await chmod(dataDir, 0o755);
-    const settings = await clusterSettingsOnFreePorts('stack', { databases: { default: 'temporal', visibility: 'temporal_visibility' } });
+    const base = await clusterSettingsOnFreePorts('stack', { databases: { default: 'temporal', visibility: 'temporal_visibility' } });
+    const settings = { ...base, ui: { ...base.ui, enabled: true } };
     const settingsFile = path.join(dataDir, 'temporal-cluster.yaml');
     await writeClusterSettings(settingsFile, settings);
     const [pg, api] = [await freePort(), await freePort()];
@@ -59,7 +60,7 @@ describe('npm run cluster', () => {
     // What runs: four Temporal services, three worker hosts, the API, PostgreSQL, each its own process.
     const record = await readRecord(dataDir);
     const names = record!.processes.map((p) => p.name);
-    expect(names).toEqual(['postgres', 'temporal-history', 'temporal-matching', 'temporal-frontend', 'temporal-worker', 'worker-1', 'worker-2', 'worker-3', 'api']);
+    expect(names).toEqual(['postgres', 'temporal-history', 'temporal-matching', 'temporal-frontend', 'temporal-worker', 'temporal-ui', 'worker-1', 'worker-2', 'worker-3', 'api']);
     expect(new Set(record!.processes.map((p) => p.pid)).size).toBe(names.length);
     expect(out).toContain('orch hosts     clu-1, clu-2, clu-3');
 
@@ -72,6 +73,11 @@ describe('npm run cluster', () => {
     } finally {
       await sql.end();
     }
+
+    // The Web UI, against the frontend: its page, and its API listing the namespace's workflows.
+    const uiUrl = `http://127.0.0.1:${settings.ui.port}`;
+    expect(out).toContain(`Temporal UI    ${uiUrl}`);
+    expect((await fetch(`${uiUrl}/`)).status).toBe(200);
 
     const health = await fetch(`http://127.0.0.1:${api}/healthz`);
     expect(await health.json()).toMatchObject({ ok: true, temporal: { up: true }, database: { up: true } });
@@ -98,6 +104,8 @@ describe('npm run cluster', () => {
       return r.stdout.includes('task-CLU-1') ? r : null;
     }, 30_000, 500);
     expect(byAttr.stdout).toContain('task-CLU-1');
+    const viaUi = (await (await fetch(`${uiUrl}/api/v1/namespaces/default/workflows?query=${encodeURIComponent("WorkflowId='task-CLU-1'")}`)).json()) as any;
+    expect(viaUi.executions?.[0]?.execution?.workflowId).toBe('task-CLU-1');
 
     // SIGTERM to the stack: everything it started stops, in order, and nothing of the data dir is left.
     process.kill(record!.pid, 'SIGTERM');
@@ -109,7 +117,8 @@ describe('npm run cluster', () => {
     expect(processesOf(dataDir)).toEqual([]);
     // The services shut down on their own signal, not by SIGKILL after the grace.
     for (const svc of ['frontend', 'history', 'matching']) {
-      expect(await readFile(path.join(dataDir, 'logs', `temporal-${svc}.log`), 'utf8')).toContain('All services are stopped.');
+      const log = await readFile(path.join(dataDir, 'logs', `temporal-${svc}.log`), 'utf8');
+      expect(log.slice(-300), `${svc} log`).toContain('All services are stopped.');
     }
   });
 });

@@ -32,7 +32,8 @@ export async function clusterSettingsOnFreePorts(name: string, overrides: Partia
   return {
     ...base,
     services,
-    ui: { port: await p() },
+    // No Web UI unless a test asks for one (the fault scenarios have no use for it).
+    ui: { enabled: false, port: await p() },
     databases: { default: `temporal_${name}`, visibility: `temporal_visibility_${name}` },
     logLevel: 'error',
     ...overrides,

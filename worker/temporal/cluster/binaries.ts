@@ -46,3 +46,22 @@ export async function resolveClusterBinaries(opts: ResolveBinariesOptions = {}):
   }
   return { server: wanted[0]!.target, sqlTool: wanted[1]!.target };
 }
+
+/** The Web UI's server (temporalio/ui-server): the version the dev CLI v1.5.1 embeds. */
+export const UI_SERVER_VERSION = 'v2.42.1';
+
+/** The cached UI server, built when missing. */
+export async function resolveUiServer(opts: ResolveBinariesOptions = {}): Promise<string> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const target = path.join(orchCacheDir(`temporal-ui-server-${UI_SERVER_VERSION}`, env), 'temporal-ui-server');
+  if (await isExecutable(target)) return target;
+  await goInstall({
+    what: `the Temporal Web UI server ${UI_SERVER_VERSION}`,
+    packages: [{ pkg: `github.com/temporalio/ui-server/v2/cmd/server@${UI_SERVER_VERSION}`, binary: 'server', target }],
+    withoutGo: ['Install Go (>= 1.25), or set `ui.enabled: false` in temporal-cluster.yaml and point a UI of your own at the frontend (docs/deploy.md).'],
+    env,
+    log,
+  });
+  return target;
+}

@@ -99,3 +99,11 @@ export async function writeServerConfigs(dir: string, s: ClusterSettings, sql: S
   }
   return configDir;
 }
+
+/** The Web UI server's config (`<dir>/config/orch.yaml`): the frontend, its port, the namespace it opens on. */
+export async function writeUiConfig(dir: string, s: ClusterSettings): Promise<void> {
+  const configDir = path.join(dir, 'config');
+  await mkdir(configDir, { recursive: true });
+  const config = { temporalGrpcAddress: frontendAddress(s), host: s.ip, port: s.ui.port, enableUi: true, defaultNamespace: s.namespace, publicPath: '', notifyOnNewVersion: false };
+  await writeFile(path.join(configDir, 'orch.yaml'), stringify(config));
+}

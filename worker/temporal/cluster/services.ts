@@ -1,6 +1,6 @@
 // One Temporal service (frontend, history, matching or worker) as its own `temporal-server start
-// --service <name>` process, logging to <data dir>/logs/temporal-<name>.log. It can be stopped,
-// killed and started again on the same config (the fault suite does that to one at a time).
+// --service <name>` process, or the Web UI server, logging to <data dir>/logs/temporal-<name>.log.
+// It can be stopped, killed and started again on the same config (the fault suite does that).
 import { mkdir, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import path from 'node:path';
@@ -9,20 +9,23 @@ import { execa, type ResultPromise } from 'execa';
 import type { ClusterService } from './settings.js';
 
 export interface ServiceProcessOptions {
-  service: ClusterService;
-  server: string;
-  /** The cluster dir: the server reads config/<service>.yaml under it. */
-  root: string;
+  service: ClusterService | 'ui';
+  /** The program and its arguments. */
+  command: string;
+  args: string[];
   host: string;
   /** The port that opens once the process is up: gRPC, or membership for the worker service (it serves no gRPC). */
   readyPort: number;
   logDir: string;
   /** Told each new process's pid as soon as it is spawned. */
-  onSpawn?: (service: ClusterService, pid: number) => void;
+  onSpawn?: (service: ClusterService | 'ui', pid: number) => void;
 }
 
+/** The arguments that run one service of the cluster whose config dir is <root>/config. */
+export const serverArgs = (root: string, service: ClusterService) => ['--root', root, '--config', 'config', '--env', service, '--allow-no-auth', 'start', '--service', service];
+
 export interface ServiceProcess {
-  service: ClusterService;
+  service: ClusterService | 'ui';
   logFile: string;
   pid(): number | null;
   running(): boolean;
@@ -65,7 +68,7 @@ export function serviceProcess(o: ServiceProcessOptions): ServiceProcess {
       if (child && !exited) throw new Error(`temporal ${o.service} is already running (pid ${child.pid})`);
       await mkdir(o.logDir, { recursive: true });
       exited = null;
-      const c: ResultPromise = execa(o.server, ['--root', o.root, '--config', 'config', '--env', o.service, '--allow-no-auth', 'start', '--service', o.service], {
+      const c: ResultPromise = execa(o.command, o.args, {
         stdin: 'ignore',
         stdout: { file: logFile, append: true },
         stderr: { file: logFile, append: true },

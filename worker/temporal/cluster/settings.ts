@@ -28,7 +28,7 @@ const settingsSchema = z
     }),
     maxConns: z.strictObject({ default: z.number().int().min(1), visibility: z.number().int().min(1) }),
     workerHosts: z.number().int().min(1).max(32),
-    ui: z.strictObject({ port }),
+    ui: z.strictObject({ enabled: z.boolean().default(true), port }),
     dynamicConfig: z.record(z.string(), z.unknown()).default({}),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('warn'),
   })

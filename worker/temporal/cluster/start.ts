@@ -5,11 +5,11 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { until } from '../../harness/until.js';
-import { resolveClusterBinaries, type ClusterBinaries } from './binaries.js';
+import { resolveClusterBinaries, resolveUiServer, type ClusterBinaries } from './binaries.js';
 import { ensureNamespace, ensureSearchAttributes } from './register.js';
 import { ensureDatabases, migrateSchema } from './schema.js';
-import { sqlTargetOf, writeServerConfigs } from './server-config.js';
-import { portOpen, serviceProcess, type ServiceProcess } from './services.js';
+import { sqlTargetOf, writeServerConfigs, writeUiConfig } from './server-config.js';
+import { portOpen, serverArgs, serviceProcess, type ServiceProcess } from './services.js';
 import { CLUSTER_SERVICES, frontendAddress, type ClusterService, type ClusterSettings } from './settings.js';
 
 export interface StartClusterOptions {
@@ -18,16 +18,19 @@ export interface StartClusterOptions {
   databaseUrl: string;
   /** The cluster's config lives in <dataDir>/temporal-cluster, its logs in <dataDir>/logs. */
   dataDir: string;
-  binaries?: ClusterBinaries;
+  /** The binaries to run (else the cached ones, built when missing); `ui` only when settings.ui.enabled. */
+  binaries?: ClusterBinaries & { ui?: string };
   log?: (line: string) => void;
-  onSpawn?: (service: ClusterService, pid: number) => void;
+  onSpawn?: (service: ClusterService | 'ui', pid: number) => void;
 }
 
 export interface TemporalCluster {
   address: string;
   namespace: string;
   services: Record<ClusterService, ServiceProcess>;
-  /** Stops the services, last started first. */
+  /** The Web UI's server, when settings.ui.enabled. */
+  ui: { process: ServiceProcess; url: string } | null;
+  /** Stops the UI and the services, last started first. */
   stop(): Promise<void>;
 }
 
@@ -56,10 +59,12 @@ export async function startCluster(o: StartClusterOptions): Promise<TemporalClus
   const services = Object.fromEntries(
     CLUSTER_SERVICES.map((service) => [
       service,
-      serviceProcess({ service, server: binaries.server, root, host, readyPort: service === 'worker' ? s.services.worker.membership : s.services[service].grpc, logDir: path.join(o.dataDir, 'logs'), onSpawn: o.onSpawn }),
+      serviceProcess({ service, command: binaries.server, args: serverArgs(root, service), host, readyPort: service === 'worker' ? s.services.worker.membership : s.services[service].grpc, logDir: path.join(o.dataDir, 'logs'), onSpawn: o.onSpawn }),
     ]),
   ) as Record<ClusterService, ServiceProcess>;
+  let ui: TemporalCluster['ui'] = null;
   const stop = async () => {
+    await ui?.process.stop();
     for (const name of [...CLUSTER_SERVICES].reverse()) await services[name].stop();
   };
   try {
@@ -76,9 +81,18 @@ export async function startCluster(o: StartClusterOptions): Promise<TemporalClus
     } finally {
       await connection.close();
     }
+    if (s.ui.enabled) {
+      const uiServer = o.binaries?.ui ?? (await resolveUiServer({ log }));
+      const uiRoot = path.join(root, 'ui');
+      await writeUiConfig(uiRoot, s);
+      const process = serviceProcess({ service: 'ui', command: uiServer, args: ['--root', uiRoot, '--config', 'config', '--env', 'orch', 'start'], host, readyPort: s.ui.port, logDir: path.join(o.dataDir, 'logs'), onSpawn: o.onSpawn });
+      ui = { process, url: `http://${host}:${s.ui.port}` };
+      await process.start();
+      log(`temporal: Web UI ${ui.url} (pid ${process.pid()}), log ${process.logFile}`);
+    }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { address, namespace: s.namespace, services, stop };
+  return { address, namespace: s.namespace, services, ui, stop };
 }
