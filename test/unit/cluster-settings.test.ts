@@ -1,14 +1,23 @@
 // temporal-cluster.yaml and the server config written from it (worker/temporal/cluster).
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp as makeTemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { projectDir } from '../../worker/config/project-dir.js';
 import { readClusterSettings } from '../../worker/temporal/cluster/settings.js';
 import { serverConfig, sqlTargetOf, writeServerConfigs } from '../../worker/temporal/cluster/server-config.js';
 
 const shipped = path.join(projectDir, 'temporal-cluster.yaml');
+const made: string[] = [];
+const mkdtemp = async (prefix: string) => {
+  const dir = await makeTemp(prefix);
+  made.push(dir);
+  return dir;
+};
+afterAll(async () => {
+  for (const d of made) await rm(d, { recursive: true, force: true });
+});
 
 async function withChange(change: (s: any) => void): Promise<string> {
   const s = parse(await readFile(shipped, 'utf8'));
