@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Five projects: `unit` needs nothing running; `integration` and `faults` each share one real
+// Five projects, and a sixth, `cluster`, only under ORCH_CLUSTER=1 (`npm run test:cluster`: it
+// builds and runs a production-shaped Temporal, too heavy for every `npm test`). `unit` needs nothing running; `integration` and `faults` each share one real
 // Temporal dev server and one real PostgreSQL, started once by the global setup; `workflow` runs on
 // the time-skipping test server; `agents` runs the real agent CLIs against a scripted model API.
 export default defineConfig({
@@ -56,6 +57,22 @@ export default defineConfig({
           testTimeout: 120_000,
         },
       },
+      ...(process.env.ORCH_CLUSTER === '1'
+        ? [
+            {
+              test: {
+                // A four-process Temporal on PostgreSQL (worker/temporal/cluster): `npm run cluster` end to
+                // end, and the C1–C5 faults (docs/reliability.md).
+                name: 'cluster',
+                include: ['test/cluster/**/*.test.ts'],
+                globalSetup: ['test/cluster/global-setup.ts', 'test/cluster/ledger.ts'],
+                testTimeout: 1_200_000,
+                hookTimeout: 300_000,
+                fileParallelism: false,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -1,6 +1,8 @@
 // `npm start`, or `node --import tsx worker/stack.ts` under a supervisor: the whole embedded stack
 // as one process tree. Starts PostgreSQL and the Temporal dev server (or uses ones already
 // listening), applies migrations, seeds the demo repo, then runs the worker and the API.
+// `npm run cluster` (ORCH_TEMPORAL=cluster) starts a production-shaped Temporal instead
+// (worker/temporal/cluster) and several worker hosts.
 // It stops what it started, last started first (the API, the worker, Temporal, PostgreSQL), on
 // SIGTERM or SIGINT and when its parent exits; if it is killed outright, its watchdog
 // (stack/watchdog.mjs) stops them. Its record (stack/record.ts) keeps a second stack off its data dir.
@@ -11,13 +13,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { checkDatabase, redactUrl, runMigrations } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
-import { loadRuntime } from './config/runtime.js';
+import { loadRuntime, type Runtime } from './config/runtime.js';
 import { ensureDemoRemote } from './demo-repo.js';
 import { entryArgs } from './entry-points.js';
 import { watchParent } from './stack/parent-watch.js';
 import { claimStack, type Claim, type RecordedProcess, type StackProcessName } from './stack/record.js';
 import { spawnWatchdog, stopLeftBehind } from './stack/spawn-watchdog.js';
 import { exitOnStartupError } from './startup-error.js';
+import { readClusterSettings } from './temporal/cluster/settings.js';
+import { startCluster, type TemporalCluster } from './temporal/cluster/start.js';
 import { connectClient } from './temporal/connection.js';
 import { readDevConfig, startDevServer, type DevServer } from './temporal/dev-server.js';
 
@@ -62,6 +66,20 @@ function stop(reason: string, code: number) {
   })();
 }
 
+/** orch worker hosts to run: one, or temporal-cluster.yaml's workerHosts under `npm run cluster`. */
+let workerHosts = 1;
+
+/** Host n of several on this machine: its own host id, and its own metrics port (the next ones up). */
+function hostEnv(config: Runtime['config'], n: number): Record<string, string> {
+  const metrics = config.workerMetricsAddress;
+  const [, host, port] = metrics?.match(/^(.*):(\d+)$/) ?? [];
+  return {
+    ORCH_HOST_ID: `${config.hostId}-${n}`,
+    // Port 0 (any free port) stays 0 for each.
+    ORCH_WORKER_METRICS_ADDRESS: host && port ? `${host}:${Number(port) === 0 ? 0 : Number(port) + n - 1}` : 'off',
+  };
+}
+
 async function main() {
   process.on('SIGINT', () => stop('SIGINT', 0));
   process.on('SIGTERM', () => stop('SIGTERM', 0));
@@ -94,9 +112,21 @@ async function main() {
   if (stopRequested) return;
   await runMigrations(databaseUrl);
 
-  // Temporal
+  // Temporal: an external server, the dev server, or (`npm run cluster`) a cluster of separate services.
   let temporal: DevServer | null = null;
-  if (!rt.temporal.dev) {
+  let cluster: TemporalCluster | null = null;
+  if (rt.temporal.cluster) {
+    const settings = await readClusterSettings(config.temporal.clusterConfigFile);
+    cluster = await startCluster({
+      settings: { ...settings, namespace: rt.temporal.namespace },
+      databaseUrl,
+      dataDir: config.dataDir,
+      log: say,
+      onSpawn: (service, pid) => track(`temporal-${service}`, pid, 'SIGTERM'),
+    });
+    cleanups.push({ name: 'temporal cluster', stop: cluster.stop });
+    workerHosts = settings.workerHosts;
+  } else if (!rt.temporal.dev) {
     const client = await connectClient(rt.temporal, config.temporal);
     await client.connection.close();
     say(`temporal: ${rt.temporal.address} (namespace ${rt.temporal.namespace})`);
@@ -120,18 +150,21 @@ async function main() {
   }
 
   // Worker and API, as child processes running TypeScript through tsx.
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: rt.temporal.address,
     TEMPORAL_NAMESPACE: rt.temporal.namespace,
     ORCH_DATA_DIR: config.dataDir,
   };
-  const spawn = (name: 'worker' | 'api', readyLine: string) => {
+  // They use the cluster this process started, at TEMPORAL_ADDRESS: they run none of their own.
+  delete env.ORCH_TEMPORAL;
+  const spawn = (name: 'worker' | `worker-${number}` | 'api', readyLine: string, extraEnv: Record<string, string> = {}) => {
     const logFile = path.join(config.dataDir, 'logs', `${name}.log`);
     const out = createWriteStream(logFile, { flags: 'a' });
-    const child: ResultPromise = execa(process.execPath, entryArgs(name), {
-      env,
+    const child: ResultPromise = execa(process.execPath, entryArgs(name === 'api' ? 'api' : 'worker'), {
+      env: { ...env, ...extraEnv },
+      extendEnv: false,
       cwd: config.projectDir,
       stdin: 'ignore',
       buffer: false,
@@ -172,19 +205,25 @@ async function main() {
     });
     return { isReady, logFile };
   };
-  const worker = spawn('worker', '"worker ready"');
+  // One worker, or under `npm run cluster` several hosts, each with its own host id and metrics port.
+  const workers =
+    workerHosts === 1
+      ? [spawn('worker', '"worker ready"')]
+      : Array.from({ length: workerHosts }, (_, i) => spawn(`worker-${i + 1}`, '"worker ready"', hostEnv(config, i + 1)));
   const api = spawn('api', '"api ready"');
   // A stop during start-up need not wait for them to be ready: stopping them is enough.
-  await Promise.race([Promise.all([worker.isReady, api.isReady]), stopRequestedP]);
+  await Promise.race([Promise.all([...workers.map((w) => w.isReady), api.isReady]), stopRequestedP]);
   if (stopRequested) return;
 
   const lines = [
     `ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
     `  API            ${config.api.url}   (GET /healthz)`,
-    `  Temporal UI    ${temporal?.uiUrl ?? '(external server: use its own UI)'}`,
+    `  Temporal UI    ${temporal?.uiUrl ?? (cluster ? (cluster.ui?.url ?? '(off: ui.enabled in temporal-cluster.yaml)') : '(external server: use its own UI)')}`,
     `  Temporal gRPC  ${rt.temporal.address}   namespace ${rt.temporal.namespace}`,
+    ...(cluster ? [`  Temporal       ${[...Object.values(cluster.services), ...(cluster.ui ? [cluster.ui.process] : [])].map((p) => `${p.service} (pid ${p.pid()})`).join(', ')}`] : []),
+    ...(workers.length > 1 ? [`  orch hosts     ${workers.map((_, i) => hostEnv(config, i + 1).ORCH_HOST_ID).join(', ')}`] : []),
     `  data           ${config.dataDir}`,
-    `  logs           ${worker.logFile}, ${api.logFile}`,
+    `  logs           ${[...workers, api].map((p) => p.logFile).join(', ')}`,
     `try: npx orch start --repo demo --title hello   (Ctrl-C stops everything)`,
   ];
   say(lines.join('\n'));

@@ -13,7 +13,18 @@ import { projectDir } from '../../worker/config/project-dir.js';
 import { resolveTemporalCli } from '../../worker/temporal/cli.js';
 import type { LedgerLine, ScenarioRecord } from './support.js';
 
-export default async function setup(project: TestProject) {
+export interface F6 {
+  remotes: number;
+  accepted: number;
+  rejections: string[];
+}
+export type Report = (scenarios: ScenarioRecord[], f6: F6, startedAt: Date) => Promise<void>;
+
+/** The reliability report's section the cluster suite writes (test/cluster/ledger.ts); the rest is this suite's. */
+export const CLUSTER_SECTION = '<!-- cluster suite: npm run test:cluster -->';
+
+/** A global setup that provides the ledger, checks F6 at the end and hands the figures to `report`. */
+export const ledgerSetup = (report: Report) => async (project: TestProject) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'orch-faults-'));
   const ledger = path.join(dir, 'ledger.jsonl');
   await writeFile(ledger, '');
@@ -44,21 +55,28 @@ export default async function setup(project: TestProject) {
       );
     }
     process.stderr.write(`faults F6: ${remotes.length} remotes, ${accepted} updates accepted, ${rejections.length} rejected\n`);
-    if (process.env.ORCH_FAULTS === 'full') {
-      const file = path.join(projectDir, 'docs', 'reliability.md');
-      await writeFile(file, await renderReport(scenarios, f6, startedAt));
-      process.stderr.write(`faults: wrote ${file}\n`);
-    }
+    await report(scenarios, f6, startedAt);
     await rm(dir, { recursive: true, force: true });
     if (rejections.length) {
       throw new Error(`F6: the remotes' pre-receive hooks rejected ${rejections.length} update(s):\n${rejections.join('\n')}`);
     }
   };
-}
+};
 
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+export const RELIABILITY_FILE = path.join(projectDir, 'docs', 'reliability.md');
 
-async function machine(): Promise<string[]> {
+/** Under ORCH_FAULTS=full, docs/reliability.md from this run (the cluster suite's section kept). */
+export default ledgerSetup(async (scenarios, f6, startedAt) => {
+  if (process.env.ORCH_FAULTS !== 'full') return;
+  const before = await readFile(RELIABILITY_FILE, 'utf8').catch(() => '');
+  const kept = before.includes(CLUSTER_SECTION) ? `\n${before.slice(before.indexOf(CLUSTER_SECTION))}` : '';
+  await writeFile(RELIABILITY_FILE, (await renderReport(scenarios, f6, startedAt)) + kept);
+  process.stderr.write(`faults: wrote ${RELIABILITY_FILE}\n`);
+});
+
+export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export async function machine(): Promise<string[]> {
   const cpus = os.cpus();
   const cli = await resolveTemporalCli({ log: () => undefined, build: false }).catch(() => null);
   const cliVersion = cli ? (await execa(cli, ['--version'], { reject: false })).stdout.trim() : 'unknown';
@@ -71,11 +89,24 @@ async function machine(): Promise<string[]> {
   ];
 }
 
-async function renderReport(scenarios: ScenarioRecord[], f6: { remotes: number; accepted: number; rejections: string[] }, startedAt: Date): Promise<string> {
+/** One scenario's row of the results table. */
+export const scenarioRow = (r: ScenarioRecord) =>
+  `| ${r.id} | ${r.passed ? 'pass' : '**FAIL**'} | ${r.trials} | ${r.outcomes.done + r.outcomes.cancelled + r.outcomes.failed === 0 ? '—' : `${r.outcomes.done} / ${r.outcomes.cancelled} / ${r.outcomes.failed}${r.outcomes.other ? ` (+${r.outcomes.other} other)` : ''}`} | ${r.stagesOnce.of ? `${r.stagesOnce.ok} of ${r.stagesOnce.of}` : '—'} | ${r.orphans} | ${r.hookRejections} | ${secs(r.runtimeMs)} |`;
+
+/** A scenario's section: what broke (if it failed) and its notes. */
+export function scenarioSection(r: ScenarioRecord): string[] {
+  const out = [`### ${r.id} — ${r.title}`, ''];
+  if (!r.passed && r.problems?.length) out.push('**Failed** — what broke:', '', ...r.problems.map((p) => `- ${p.replace(/\s+/g, ' ')}`), '');
+  else if (!r.passed) out.push('**Failed:**', '', '```', r.error ?? '(no message)', '```', '');
+  for (const n of r.notes) out.push(`- ${n}`);
+  out.push('');
+  return out;
+}
+
+async function renderReport(scenarios: ScenarioRecord[], f6: F6, startedAt: Date): Promise<string> {
   const byId = [...scenarios].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   const total = byId.reduce((s, r) => s + r.runtimeMs, 0);
-  const row = (r: ScenarioRecord) =>
-    `| ${r.id} | ${r.passed ? 'pass' : '**FAIL**'} | ${r.trials} | ${r.outcomes.done + r.outcomes.cancelled + r.outcomes.failed === 0 ? '—' : `${r.outcomes.done} / ${r.outcomes.cancelled} / ${r.outcomes.failed}${r.outcomes.other ? ` (+${r.outcomes.other} other)` : ''}`} | ${r.stagesOnce.of ? `${r.stagesOnce.ok} of ${r.stagesOnce.of}` : '—'} | ${r.orphans} | ${r.hookRejections} | ${secs(r.runtimeMs)} |`;
+  const row = scenarioRow;
   const out = [
     '# Reliability under faults',
     '',
@@ -103,13 +134,7 @@ async function renderReport(scenarios: ScenarioRecord[], f6: { remotes: number; 
     '## Scenarios',
     '',
   ];
-  for (const r of byId) {
-    out.push(`### ${r.id} — ${r.title}`, '');
-    if (!r.passed && r.problems?.length) out.push('**Failed** — what broke:', '', ...r.problems.map((p) => `- ${p.replace(/\s+/g, ' ')}`), '');
-    else if (!r.passed) out.push('**Failed:**', '', '```', r.error ?? '(no message)', '```', '');
-    for (const n of r.notes) out.push(`- ${n}`);
-    out.push('');
-  }
+  for (const r of byId) out.push(...scenarioSection(r));
   out.push('### F6 — the remotes reject nothing, suite-wide', '');
   out.push(`- ${f6.remotes} test remotes read; ${f6.accepted} ref updates accepted, ${f6.rejections.length} rejected.`);
   for (const r of f6.rejections) out.push(`- ${r}`);

@@ -24,6 +24,8 @@ const envSchema = z.object({
   ORCH_CONFIG: optionalString,
   ORCH_HOST_ID: optionalString,
   ORCH_TEMPORAL_DEV_CONFIG: optionalString,
+  ORCH_TEMPORAL: z.enum(['dev', 'cluster']).default('dev'),
+  ORCH_TEMPORAL_CLUSTER_CONFIG: optionalString,
   ORCH_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ -').default('orch'),
   ORCH_WORKFLOW_BUNDLE: optionalString,
   ORCH_KILL_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
@@ -80,6 +82,9 @@ function resolveConfig(e: z.output<typeof envSchema>) {
   if (startState.toLowerCase() === stopState.toLowerCase()) {
     throw new ConfigError(`ORCH_PLANE_START_STATE and ORCH_PLANE_STOP_STATE are both "${startState}": a move could not say whether to start or stop`);
   }
+  if (e.ORCH_TEMPORAL === 'cluster' && e.TEMPORAL_ADDRESS) {
+    throw new ConfigError(`ORCH_TEMPORAL=cluster runs a Temporal cluster of its own: unset TEMPORAL_ADDRESS (${e.TEMPORAL_ADDRESS}), or unset ORCH_TEMPORAL to use that server`);
+  }
   const resolve = (p: string) => path.resolve(projectDir, p);
   return {
     projectDir,
@@ -103,6 +108,9 @@ function resolveConfig(e: z.output<typeof envSchema>) {
       tlsKeyFile: e.TEMPORAL_TLS_KEY,
       cliPath: e.TEMPORAL_CLI_PATH,
       devConfigFile: resolve(e.ORCH_TEMPORAL_DEV_CONFIG ?? 'temporal-dev.yaml'),
+      /** What `npm start` runs when no TEMPORAL_ADDRESS is set: the dev server, or (`npm run cluster`) a cluster. */
+      local: e.ORCH_TEMPORAL,
+      clusterConfigFile: resolve(e.ORCH_TEMPORAL_CLUSTER_CONFIG ?? 'temporal-cluster.yaml'),
     },
     database: {
       /** Set for an external PostgreSQL; otherwise the embedded one is used. */

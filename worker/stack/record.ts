@@ -5,7 +5,8 @@ import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { identify, isRunning, type ProcessIdentity } from './process-identity.js';
 
-export type StackProcessName = 'postgres' | 'temporal' | 'worker' | 'api';
+/** `temporal-<service>` and `worker-<n>` under `npm run cluster`. */
+export type StackProcessName = 'postgres' | 'temporal' | `temporal-${string}` | 'worker' | `worker-${number}` | 'api';
 
 export interface RecordedProcess extends ProcessIdentity {
   name: StackProcessName;

@@ -1,9 +1,8 @@
 // Finds the `temporal` CLI, building it from the Go module proxy when nothing else is there.
 // Order: TEMPORAL_CLI_PATH, `temporal` on PATH, the per-user cache, then `go install`.
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { isExecutable, onPath, orchCacheDir } from './executables.js';
+import { GoBuildError, goInstall } from './go-install.js';
 
 /** v1.6.0 and later carry a `replace` directive that `go install pkg@version` rejects. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -47,51 +46,20 @@ export async function resolveTemporalCli(opts: ResolveOptions = {}): Promise<str
 }
 
 async function buildWithGo(target: string, env: NodeJS.ProcessEnv, log: (l: string) => void): Promise<void> {
-  const go = (await onPath('go', env)) ?? ((await isExecutable('/usr/local/go/bin/go')) ? '/usr/local/go/bin/go' : undefined);
-  if (!go) {
-    throw new TemporalCliError(
-      [
-        'the temporal CLI is not installed and Go is not available to build it.',
+  try {
+    await goInstall({
+      what: `the temporal CLI ${TEMPORAL_CLI_VERSION}`,
+      packages: [{ pkg: `${MODULE}@${TEMPORAL_CLI_VERSION}`, binary: 'temporal', target }],
+      withoutGo: [
         'Either install Go (>= 1.25) and run `npm run temporal:install`,',
         'or install the temporal CLI yourself (https://docs.temporal.io/cli) and put it on PATH,',
         'or set TEMPORAL_CLI_PATH to its location, or set TEMPORAL_ADDRESS to a running server.',
-      ].join('\n  '),
-    );
-  }
-  const dir = path.dirname(target);
-  await mkdir(dir, { recursive: true });
-  // Build into a private dir, then rename: a concurrent build or an interrupted one never leaves a half binary.
-  const gobin = await mkdtemp(path.join(dir, '.build-'));
-  const started = Date.now();
-  log(`orch: building the temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy (${go}).`);
-  log('orch: this happens once per machine and takes a few minutes on 2 cores; the result is cached in ' + dir);
-  const ticker = setInterval(() => {
-    log(`orch: still building temporal (${Math.round((Date.now() - started) / 1000)}s elapsed)...`);
-  }, 20_000);
-  try {
-    const child = execa(go, ['install', `${MODULE}@${TEMPORAL_CLI_VERSION}`], {
-      env: { ...env, GOBIN: gobin, GOFLAGS: '-mod=mod', GOTOOLCHAIN: env.GOTOOLCHAIN ?? 'auto' },
-      all: true,
-      reject: false,
+      ],
+      env,
+      log,
     });
-    let downloads = 0;
-    child.all?.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.startsWith('go: downloading')) downloads++;
-      }
-    });
-    const result = await child;
-    if (result.exitCode !== 0) {
-      throw new TemporalCliError(`go install ${MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${result.exitCode}):\n${result.all}`);
-    }
-    await rename(path.join(gobin, 'temporal'), target);
-    log(
-      `orch: built temporal in ${Math.round((Date.now() - started) / 1000)}s` +
-        (downloads ? ` (${downloads} modules downloaded)` : ' (module cache reused)') +
-        `: ${target}`,
-    );
-  } finally {
-    clearInterval(ticker);
-    await rm(gobin, { recursive: true, force: true });
+  } catch (err) {
+    if (err instanceof GoBuildError) throw new TemporalCliError(err.message);
+    throw err;
   }
 }

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { OrchConfig } from '../config/env.js';
+import { frontendAddress, readClusterSettings } from './cluster/settings.js';
 import { readDevConfig } from './dev-server.js';
 
 export interface TemporalTarget {
@@ -10,6 +11,8 @@ export interface TemporalTarget {
   namespace: string;
   /** True when the address is the local dev server from temporal-dev.yaml. */
   dev: boolean;
+  /** True when it is the local cluster from temporal-cluster.yaml (`npm run cluster`). */
+  cluster?: boolean;
 }
 
 /** How orch authenticates to Temporal: TLS (mTLS with a cert pair) and/or an API key; none for a dev server. */
@@ -18,6 +21,10 @@ export type TemporalAuth = Pick<OrchConfig['temporal'], 'tls' | 'tlsCertFile' | 
 export async function temporalTarget(config: OrchConfig): Promise<TemporalTarget> {
   if (config.temporal.address) {
     return { address: config.temporal.address, namespace: config.temporal.namespace ?? 'default', dev: false };
+  }
+  if (config.temporal.local === 'cluster') {
+    const cluster = await readClusterSettings(config.temporal.clusterConfigFile);
+    return { address: frontendAddress(cluster), namespace: config.temporal.namespace ?? cluster.namespace, dev: false, cluster: true };
   }
   const dev = await readDevConfig(config.temporal.devConfigFile);
   const host = dev.ip === '0.0.0.0' ? '127.0.0.1' : dev.ip;
