@@ -7,8 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterService } from '../../worker/temporal/cluster/settings.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { keyBase, scenario, tail, trackRemote } from '../faults/support.js';
-import { batchUnderWay, checkBatch, countEvents } from './batch.js';
+import { batchUnderWay, checkBatch, countEvents, keyBase, scenario, tail, trackRemote } from '../faults/support.js';
 import { testCluster } from './support.js';
 
 const TASKS = 6;

@@ -3,8 +3,7 @@
 // ends done, each stage advanced once, and none of the dead host's agent groups is left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { exists, keyBase, poll, recordsView, scenario, trackRemote } from '../faults/support.js';
-import { batchUnderWay, checkBatch, countEvents } from './batch.js';
+import { batchUnderWay, checkBatch, countEvents, exists, keyBase, poll, recordsView, scenario, trackRemote } from '../faults/support.js';
 import { testCluster } from './support.js';
 
 const TASKS = 6;

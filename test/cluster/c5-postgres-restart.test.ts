@@ -2,16 +2,12 @@
 // visibility) and orch (its records). Its own embedded server (not the run's shared one), stopped
 // and started again on the same data dir and port. The four Temporal services and the workers are
 // not restarted: they must ride it out, and every task must end done with complete records.
-import { chmod, mkdtemp } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
-import { freePort } from '../../worker/harness/free-port.js';
+import { ownPostgres, type OwnPostgres } from '../support/own-postgres.js';
 import { startCluster, type TemporalCluster } from '../../worker/temporal/cluster/start.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { keyBase, scenario, tail, trackRemote } from '../faults/support.js';
-import { batchUnderWay, checkBatch, countEvents } from './batch.js';
+import { batchUnderWay, checkBatch, countEvents, keyBase, scenario, tail, trackRemote } from '../faults/support.js';
 import { clusterSettingsOnFreePorts } from './support.js';
 
 const TASKS = 6;
@@ -20,24 +16,17 @@ const DOWNTIME_MS = 5000;
 describe('C5: PostgreSQL restarts under the cluster and orch', () => {
   let env: TestEnv | undefined;
   let cluster: TemporalCluster | undefined;
-  let pg: EmbeddedDb | undefined;
-  let startPg: () => Promise<EmbeddedDb>;
+  let pg: OwnPostgres | undefined;
 
   beforeAll(async () => {
-    const dataDir = await mkdtemp(path.join(inject('runDir'), 'c5-'));
-    await chmod(dataDir, 0o755);
-    const port = await freePort();
-    startPg = () => startEmbeddedPostgres({ dataDir, port });
-    pg = await startPg();
-    const admin = new URL(pg.url);
-    admin.pathname = '/postgres';
+    pg = await ownPostgres('c5');
     cluster = await startCluster({
       settings: await clusterSettingsOnFreePorts('c5'),
-      databaseUrl: admin.toString(),
-      dataDir,
+      databaseUrl: pg.adminUrl,
+      dataDir: pg.dataDir,
       binaries: { server: inject('clusterServer'), sqlTool: inject('clusterSqlTool') },
     });
-    env = await createTestEnv('c5pgrestart', { worker: false, heartbeat: '3s', temporal: { address: cluster.address, namespace: cluster.namespace }, pgServerUrl: admin.toString() });
+    env = await createTestEnv('c5pgrestart', { worker: false, heartbeat: '3s', temporal: { address: cluster.address, namespace: cluster.namespace }, pgServerUrl: pg.adminUrl });
     trackRemote('C5', env);
   });
   afterAll(async () => {
@@ -55,7 +44,7 @@ describe('C5: PostgreSQL restarts under the cluster and orch', () => {
       await pg!.stop();
       const downAt = Date.now();
       await sleep(DOWNTIME_MS);
-      pg = await startPg();
+      await pg!.start();
       const upAfterMs = Date.now() - downAt;
       const { problems, views } = await checkBatch(s, e, keys);
       for (const svc of Object.values(cluster!.services)) {

@@ -6,8 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../worker/temporal/dev-server.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { explain, ownDevServer, hookRejections, keyBase, orphanGroupsAfter, poll, scenario, size, stageViolations, startBatchUnderWay, subjects, tail, taskView, trackRemote, worktreesLeft, type TaskView } from './support.js';
-import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
+import { batchUnderWay, checkBatch, keyBase, ownDevServer, scenario, size, tail, taskView, trackRemote } from './support.js';
 
 const TASKS = size(3, 10);
 const DOWNTIME_MS = 5000;
@@ -34,7 +33,7 @@ describe('F2: the Temporal server restarts mid-batch', () => {
       const e = env!;
       const base = keyBase();
       // Mid-batch: some work done, agents running.
-      const { workers, keys } = await startBatchUnderWay(e, 'F2', base, TASKS);
+      const { workers, keys } = await batchUnderWay(e, 'F2', base, TASKS, [`f2-${base}-a`, `f2-${base}-b`]);
       const before = await Promise.all(keys.map((k) => taskView(e, k)));
       const stagesBefore = before.reduce((n, v) => n + v.events.filter((ev) => ev.type === 'stage-passed').length, 0);
 
@@ -44,27 +43,11 @@ describe('F2: the Temporal server restarts mid-batch', () => {
       server = await startServer();
       const upAfterMs = Date.now() - downAt;
 
-      const problems: string[] = [];
-      for (const key of keys) {
-        const v = (await e.waitForStatus(key, TERMINAL_STATUSES, 240_000)) as TaskView;
-        s.rec.trials++;
-        s.outcome(v.task.status);
-        if (v.task.status !== 'done') problems.push(`${key}: ${v.task.status} (${v.task.failureReason ?? ''})`);
-        const violations = stageViolations(v, { expectDone: true, mainSubjects: await subjects(e.remote.path) });
-        s.rec.stagesOnce.of++;
-        if (violations.length === 0) s.rec.stagesOnce.ok++;
-        else problems.push(`${key}: ${violations.join('; ')}; ${explain(v)}`);
-        const orphans = await orphanGroupsAfter(v.jobs.map((j) => j.pid));
-        const worktrees = await worktreesLeft(e, key);
-        s.rec.orphans += orphans.length + worktrees.length;
-        if (orphans.length) problems.push(`${key}: live agent groups ${JSON.stringify(orphans)}`);
-        if (worktrees.length) problems.push(`${key}: worktrees left ${worktrees.join(', ')}`);
-      }
+      const { problems } = await checkBatch(s, e, keys, { timeoutMs: 240_000 });
       // The worker processes lived through it (they were not restarted by anyone).
       for (const w of workers) {
         if (w.child.exitCode !== null || w.child.signalCode !== null) problems.push(`worker did not survive the restart: ${w.logFile}:\n${await tail(w.logFile)}`);
       }
-      s.rec.hookRejections = (await hookRejections(e)).length;
       const hostLost = (await Promise.all(keys.map((k) => taskView(e, k)))).reduce((n, v) => n + v.events.filter((ev) => ev.type === 'host-lost').length, 0);
       s.note(`${TASKS} tasks, 2 worker processes; the server was down ${(upAfterMs / 1000).toFixed(1)} s with ${stagesBefore} of ${TASKS * 4} agent stages passed; ${hostLost} host-lost event(s) after the restart.`);
       s.note('Checks: workflow state survives a server restart (SQLite history), workers and the API client reconnect without a restart of their own, and no stage runs to completion twice.');

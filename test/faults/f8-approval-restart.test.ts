@@ -4,15 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../worker/temporal/dev-server.js';
 import { approveUpdate, stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { ownDevServer } from './support.js';
 
-const PIPELINE = `agent:
-  command: node
-  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
-timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
-attemptsPerStage: 2
-stages:
+const PIPELINE = `${testAgentPipeline({ attempts: 2 })}stages:
   - { name: design, prompt: "design {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/design.md" } }
   - { name: design-approval, kind: approval, prompt: "Approve the design of {{key}}", timeout: 1h }
   - { name: development, prompt: "develop {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/development.md" } }

@@ -7,6 +7,7 @@ import { access, chmod, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
+import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { groupMembers } from '../../activities/adapters/process-tree.js';
 import type { TestEnv } from '../support/env.js';
 import { branchSha, readHookLog, tryGitIn } from '../support/git-fixtures.js';
@@ -292,15 +293,14 @@ export async function tail(file: string, lines = 30): Promise<string> {
 export const keyBase = () => 100_000 + Math.floor(Math.random() * 800_000);
 
 /**
- * F2/F3: `n` tasks started on two fresh worker processes, returned once the batch is under way
- * (half the tasks have passed a stage, and an agent is running): the moment to break something.
+ * The fault scenarios' batch: `n` tasks started on the given worker hosts, returned once the batch is
+ * under way (half the tasks have passed a stage, and an agent is running): the moment to break something.
  */
-export async function startBatchUnderWay(e: TestEnv, id: 'F2' | 'F3', base: string | number, n: number) {
-  const prefix = id.toLowerCase();
-  const workers = await Promise.all([e.spawnWorker(`${prefix}-${base}-a`), e.spawnWorker(`${prefix}-${base}-b`)]);
+export async function batchUnderWay(e: TestEnv, id: string, base: number, n: number, hosts: string[], agentSleep = 2) {
+  const workers = await Promise.all(hosts.map((h) => e.spawnWorker(h)));
   const keys = Array.from({ length: n }, (_, i) => `${id}-${base}-${i}`);
   for (const key of keys) {
-    const res = await e.api('POST', '/api/tasks', { key, repo: 'demo', title: `${id} batch`, description: '@agent sleep=2' });
+    const res = await e.api('POST', '/api/tasks', { key, repo: 'demo', title: `${id} batch`, description: `@agent sleep=${agentSleep}` });
     if (res.status !== 202) throw new Error(`${id}: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
   }
   await poll('the batch to be under way', async () => {
@@ -308,9 +308,47 @@ export async function startBatchUnderWay(e: TestEnv, id: 'F2' | 'F3', base: stri
     const passed = views.filter((v) => v?.events.some((ev) => ev.type === 'stage-passed')).length;
     const running = views.filter((v) => v?.jobs.some((j) => j.status === 'running')).length;
     return passed >= Math.ceil(n / 2) && running >= 1;
-  }, 120_000, 250);
+  }, 180_000, 250);
   return { workers, keys };
 }
+
+/** Waits for every task to end and records the checks in the scenario; returns the problems and the final views. */
+export async function checkBatch(
+  s: Scenario,
+  e: TestEnv,
+  keys: string[],
+  o: { timeoutMs?: number; deadHost?: string; also?: (v: TaskView) => string[] } = {},
+): Promise<{ problems: string[]; views: TaskView[]; deadHostWorktrees: string[] }> {
+  const timeoutMs = o.timeoutMs ?? 300_000;
+  const problems: string[] = [];
+  // A dead host's worktrees stay on its disk until it starts again (its start-up recovery removes them).
+  const deadHostWorktrees: string[] = [];
+  const views: TaskView[] = [];
+  for (const key of keys) {
+    const v = (await e.waitForStatus(key, TERMINAL_STATUSES, timeoutMs)) as TaskView;
+    views.push(v);
+    s.rec.trials++;
+    s.outcome(v.task.status);
+    if (v.task.status !== 'done') problems.push(`${key}: ${v.task.status} (${v.task.failureReason ?? ''})`);
+    const violations = stageViolations(v, { expectDone: true, mainSubjects: await subjects(e.remote.path) });
+    s.rec.stagesOnce.of++;
+    if (violations.length === 0) s.rec.stagesOnce.ok++;
+    else problems.push(`${key}: ${violations.join('; ')}; ${explain(v)}`);
+    if (o.also) problems.push(...o.also(v).map((p) => `${key}: ${p}`));
+    const orphans = await orphanGroupsAfter(v.jobs.map((j) => j.pid));
+    const left = await worktreesLeft(e, key);
+    const onDead = o.deadHost ? left.filter((w) => w.includes(`/hosts/${o.deadHost}/`)) : [];
+    deadHostWorktrees.push(...onDead);
+    const worktrees = left.filter((w) => !onDead.includes(w));
+    s.rec.orphans += orphans.length + worktrees.length;
+    if (orphans.length) problems.push(`${key}: live agent groups ${JSON.stringify(orphans)}`);
+    if (worktrees.length) problems.push(`${key}: worktrees left ${worktrees.join(', ')}`);
+  }
+  s.rec.hookRejections = (await hookRejections(e)).length;
+  return { problems, views, deadHostWorktrees };
+}
+
+export const countEvents = (views: TaskView[], type: string) => views.reduce((n, v) => n + v.events.filter((ev) => ev.type === type).length, 0);
 
 /**
  * A Temporal dev server of the scenario's own (not the run's shared one), on free ports with its

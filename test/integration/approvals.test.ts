@@ -13,7 +13,7 @@ import { projectDir } from '../../worker/config/project-dir.js';
 import type { WorkerProcess } from '../../worker/harness/instance.js';
 import { stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { branchSha } from '../support/git-fixtures.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, settledDelivery, startPlaneStandin, type PlaneActor, type PlaneStandin } from '../support/plane.js';
 
 const SECRET = 'approvals-plane-secret';
@@ -21,12 +21,7 @@ const HOST = 'apr-a';
 const STAGE = 'analysis-approval';
 const ISO = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
 
-const PIPELINE = `agent:
-  command: node
-  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
-timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
-attemptsPerStage: 1
-stages:
+const PIPELINE = `${testAgentPipeline({ attempts: 1 })}stages:
   - name: analysis
     prompt: |
       analyse {{key}}

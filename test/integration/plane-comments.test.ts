@@ -1,7 +1,7 @@
 // Progress comments on the Plane work item: one per stage transition and per outcome, in order,
 // through rate limits, against a local server that follows Plane's API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { DEMO_PROJECT_ID, startPlaneStandin, type PlaneStandin } from '../support/plane.js';
 import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 
@@ -74,12 +74,7 @@ describe('Plane progress comments on an older Plane (no work-items/ routes)', ()
     plane = await startPlaneStandin({ apiKey: 'plane-key', workspaceSlug: 'acme', legacyOnly: true });
     env = await createTestEnv('planecommentsold', {
       plane: { baseUrl: plane.baseUrl, apiKey: 'plane-key', workspaceSlug: 'acme', webhookSecret: 'secret' },
-      pipeline: `agent:
-  command: node
-  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
-timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
-attemptsPerStage: 1
-stages:
+      pipeline: `${testAgentPipeline({ attempts: 1 })}stages:
   - { name: analysis, prompt: "analyse {{key}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/analysis.md" } }
 `,
     });

@@ -4,48 +4,32 @@
 // reconciler together make one workflow per work item; a work item in STOP stops its task; a task
 // stopped by a person while the board still says To Analyse stays stopped.
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp } from 'node:fs/promises';
-import { userInfo } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
-import { freePort } from '../../worker/harness/free-port.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownPostgres, type OwnPostgres } from '../support/own-postgres.js';
 import { planeReconcileScheduleId, type PlaneReconcileReport } from '../../workflows/contracts/index.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook, startPlaneStandin, type PlaneStandin, type PlaneStateRef } from '../support/plane.js';
 
 const SECRET = 'reconciler-secret';
 const API_KEY = 'plane-reconciler-key';
 const INTERVAL_MS = 2000;
 // One quick stage; `@agent hang` keeps a task running until it is stopped.
-const PIPELINE = `agent:
-  command: node
-  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
-timeouts: { stage: 5m, heartbeat: 3s, merge: 2m, deploy: 2m }
-attemptsPerStage: 1
-stages:
+const PIPELINE = `${testAgentPipeline({ attempts: 1 })}stages:
   - { name: analysis, prompt: "analyse {{key}} {{description}}", gate: { type: file-exists, path: "docs/tasks/{{key}}/analysis.md" } }
 `;
 
 describe('Plane reconciler', () => {
   let env: TestEnv;
   let plane: PlaneStandin;
-  let pg: EmbeddedDb;
-  let startPg: () => Promise<EmbeddedDb>;
+  let pg: OwnPostgres;
   let seq = 500_000 + Math.floor(Math.random() * 400_000);
 
   beforeAll(async () => {
-    const dataDir = await mkdtemp(path.join(inject('runDir'), 'plane-reconcile-pg-'));
-    if (userInfo().uid === 0) await chmod(dataDir, 0o755);
-    const port = await freePort();
-    startPg = () => startEmbeddedPostgres({ dataDir, port });
-    pg = await startPg();
-    const admin = new URL(pg.url);
-    admin.pathname = '/postgres';
+    pg = await ownPostgres('plane-reconcile');
     plane = await startPlaneStandin({ apiKey: API_KEY, workspaceSlug: 'acme' });
     env = await createTestEnv('planereconcile', {
-      pgServerUrl: admin.toString(),
+      pgServerUrl: pg.adminUrl,
       pipeline: PIPELINE,
       plane: { webhookSecret: SECRET, botUserId: botActor.id, baseUrl: plane.baseUrl, apiKey: API_KEY, workspaceSlug: 'acme', reconcileIntervalMs: INTERVAL_MS },
     });
@@ -103,7 +87,7 @@ describe('Plane reconciler', () => {
       await sleep(2 * INTERVAL_MS);
       expect(await runsOf(item.workflowId)).toEqual([]);
     } finally {
-      pg = await startPg();
+      await pg.start();
       upAt = Date.now();
     }
     const running = await env.waitForStatus(item.key, ['running'], 60_000);

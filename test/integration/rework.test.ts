@@ -5,17 +5,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
-import { createTestEnv, type TestEnv } from '../support/env.js';
+import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { gitIn } from '../support/git-fixtures.js';
 
 // Development prints what it starts from and the prompt it was given (into its log); review writes
 // its findings (naming the commit it reviewed) and its gate prints them when no fix is there.
-const PIPELINE = `agent:
-  command: node
-  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
-timeouts: { stage: 2m, heartbeat: 3s, merge: 2m, deploy: 2m }
-attemptsPerStage: 1
-stages:
+const PIPELINE = `${testAgentPipeline({ attempts: 1, stageTimeout: '2m' })}stages:
   - name: development
     prompt: |
       develop {{key}}

@@ -68,6 +68,19 @@ export async function createTestEnv(name: string, opts: TestEnvOptions = {}) {
   };
 }
 
+/**
+ * The head of a test pipeline that runs the scripted test agent (bin/test-agent.mjs) with short
+ * timeouts; a test appends its own `stages:`. `env.pipeline` adds the repo.
+ */
+export function testAgentPipeline(o: { attempts: number; stageTimeout?: string; heartbeat?: string }): string {
+  return `agent:
+  command: node
+  args: ["{{projectDir}}/bin/test-agent.mjs", "--stage", "{{stage}}"]
+timeouts: { stage: ${o.stageTimeout ?? '5m'}, heartbeat: ${o.heartbeat ?? '3s'}, merge: 2m, deploy: 2m }
+attemptsPerStage: ${o.attempts}
+`;
+}
+
 const deployLogOf = (dir: string) => path.join(dir, 'deploys.log');
 
 function pipelineYaml(o: TestEnvOptions & { remote: string; deployLog: string; forgeYaml: string }): string {
