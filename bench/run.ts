@@ -1,7 +1,7 @@
 // `npm run bench`: orch's benchmarks against its own real Temporal dev server and PostgreSQL.
 //
 //   npm run bench                       all benchmarks; writes docs/benchmarks.md
-//   npm run bench -- --only B1,B4       some of them
+//   npm run bench -- --only B1,B4       some of them (or: npm run bench -- b1 b4)
 //   npm run bench -- --quick            smaller n (a smoke run)
 //   npm run bench -- --out FILE         where the report goes
 //   npm run bench -- --keep             keep the run dir (logs, SQLite, PostgreSQL) for inspection
@@ -22,6 +22,7 @@ import { runB4 } from './b4-webhook.js';
 import { runB5 } from './b5-rss.js';
 import { runB6 } from './b6-agent-stream.js';
 import { runB7 } from './b7-sandbox.js';
+import { runB8 } from './b8-scale.js';
 import { runB9 } from './b9-approval.js';
 import { startLoadMonitor } from './load.js';
 import { renderReport, renderSummary, type Machine } from './report.js';
@@ -36,6 +37,7 @@ const BENCHES: Record<string, { title: string; run: (s: Stack, o: BenchOptions) 
   B5: { title: 'worker RSS with 100 running agents', run: runB5 },
   B6: { title: 'agent event stream', run: runB6 },
   B7: { title: 'sandbox cost: agent spawn → first instruction', run: runB7 },
+  B8: { title: 'scale: dev server vs cluster', run: runB8 },
   B9: { title: 'approval → next agent', run: runB9 },
 };
 
@@ -48,6 +50,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { only: Object.keys(BENCHES), quick: false, keep: false, out: undefined };
+  const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -76,16 +79,21 @@ function parseArgs(argv: string[]): Args {
       case '--help':
       case '-h':
         process.stdout.write(
-          'usage: npm run bench [-- [--only B1,B2,…] [--quick] [--out FILE] [--keep]]\n' +
+          'usage: npm run bench [-- [--only B1,B2,… | B1 B2 …] [--quick] [--out FILE] [--keep]]\n' +
             Object.entries(BENCHES).map(([id, b]) => `  ${id}  ${b.title}`).join('\n') +
             '\n',
         );
         process.exit(0);
       // eslint-disable-next-line no-fallthrough
-      default:
-        throw new Error(`unknown argument ${a} (try --help)`);
+      default: {
+        // A bare benchmark id selects it, as --only does: `npm run bench -- b8`.
+        const id = a.toUpperCase();
+        if (a.startsWith('-') || !BENCHES[id]) throw new Error(`unknown argument ${a} (try --help)`);
+        positional.push(id);
+      }
     }
   }
+  if (positional.length) args.only = Object.keys(BENCHES).filter((id) => positional.includes(id));
   return args;
 }
 
@@ -125,8 +133,9 @@ async function main(): Promise<number> {
       void runCleanups(10_000).finally(() => process.exit(2));
     });
   }
-  // A bench that hangs must still end, and clean up: 30 min for a full run is twice the budget.
-  const watchdogMs = (args.quick ? 15 : 30) * 60_000;
+  // A bench that hangs must still end, and clean up: 30 min for a full run is twice the budget,
+  // and B8 (two batches of 1,000 tasks and the knee) brings a budget of its own.
+  const watchdogMs = ((args.quick ? 15 : 30) + (args.only.includes('B8') ? (args.quick ? 15 : 150) : 0)) * 60_000;
   const watchdog = setTimeout(() => {
     say(`the run exceeded ${watchdogMs / 60_000} min; stopping`);
     void runCleanups(10_000).finally(() => process.exit(2));
