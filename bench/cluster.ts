@@ -6,9 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { projectDir } from '../worker/config/project-dir.js';
-import { freePort, freePortBelow } from '../worker/harness/free-port.js';
-import { readClusterSettings, type ClusterService, type ClusterSettings } from '../worker/temporal/cluster/settings.js';
+import { clusterSettingsOnFreePorts } from '../worker/harness/cluster-settings.js';
+import type { ClusterService, ClusterSettings } from '../worker/temporal/cluster/settings.js';
 import { startCluster, type TemporalCluster } from '../worker/temporal/cluster/start.js';
 import { defer, say, type Stack } from './stack.js';
 
@@ -21,28 +20,9 @@ export interface BenchCluster {
   pids(): Record<ClusterService, number | null>;
 }
 
-async function onFreePorts(base: ClusterSettings, name: string): Promise<ClusterSettings> {
-  // Temporal keeps membership ports in a SMALLINT column (settings.ts).
-  const m = () => freePortBelow(32767);
-  const p = () => freePort();
-  return {
-    ...base,
-    services: {
-      frontend: { grpc: await p(), membership: await m(), http: await p(), metrics: await p() },
-      history: { grpc: await p(), membership: await m(), metrics: await p() },
-      matching: { grpc: await p(), membership: await m(), metrics: await p() },
-      worker: { grpc: await p(), membership: await m(), metrics: await p() },
-    },
-    ui: { port: await p() },
-    databases: { default: `temporal_${name}`, visibility: `temporal_visibility_${name}` },
-    // The dev server of the bench stack logs at `error`: the same level here, so their logs compare.
-    logLevel: 'error',
-  };
-}
-
 /** Starts the cluster (stopped at clean-up) and connections to it (closed at clean-up). */
 export async function startBenchCluster(dev: Stack, name: string): Promise<BenchCluster> {
-  const settings = await onFreePorts(await readClusterSettings(path.join(projectDir, 'temporal-cluster.yaml')), name);
+  const settings = await clusterSettingsOnFreePorts(name);
   const dataDir = path.join(dev.runDir, `${name}-cluster`);
   await mkdir(dataDir, { recursive: true });
   const t0 = performance.now();

@@ -5,39 +5,17 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
-import { projectDir } from '../../worker/config/project-dir.js';
-import { freePort, freePortBelow } from '../../worker/harness/free-port.js';
-import { readClusterSettings, type ClusterSettings } from '../../worker/temporal/cluster/settings.js';
+import { clusterSettingsOnFreePorts } from '../../worker/harness/cluster-settings.js';
+import type { ClusterSettings } from '../../worker/temporal/cluster/settings.js';
 import { startCluster, type TemporalCluster } from '../../worker/temporal/cluster/start.js';
+
+export { clusterSettingsOnFreePorts };
 
 declare module 'vitest' {
   export interface ProvidedContext {
     clusterServer: string;
     clusterSqlTool: string;
   }
-}
-
-/** temporal-cluster.yaml with every port a free one and the databases named after `name`. */
-export async function clusterSettingsOnFreePorts(name: string, overrides: Partial<ClusterSettings> = {}): Promise<ClusterSettings> {
-  const base = await readClusterSettings(path.join(projectDir, 'temporal-cluster.yaml'));
-  const p = () => freePort();
-  // Temporal stores membership ports as SMALLINT (see settings.ts).
-  const m = () => freePortBelow(32767);
-  const services = {
-    frontend: { grpc: await p(), membership: await m(), http: await p(), metrics: await p() },
-    history: { grpc: await p(), membership: await m(), metrics: await p() },
-    matching: { grpc: await p(), membership: await m(), metrics: await p() },
-    worker: { grpc: await p(), membership: await m(), metrics: await p() },
-  };
-  return {
-    ...base,
-    services,
-    // No Web UI unless a test asks for one (the fault scenarios have no use for it).
-    ui: { enabled: false, port: await p() },
-    databases: { default: `temporal_${name}`, visibility: `temporal_visibility_${name}` },
-    logLevel: 'error',
-    ...overrides,
-  };
 }
 
 /** Writes settings as a temporal-cluster.yaml (for ORCH_TEMPORAL_CLUSTER_CONFIG). */
