@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook } from '../support/plane.js';
+import { botActor, demoStates, planeDelivery, planeIssuePayload, postPlaneWebhook, settledDelivery } from '../support/plane.js';
 import { keyBase, orphanGroupsAfter, poll, recordsView, scenario, stageViolations, explain, subjects, trackRemote, worktreesLeft, type TaskView } from '../faults/support.js';
 import { testCluster } from './support.js';
 
@@ -77,6 +77,9 @@ describe('C3: the frontend restarts while STOPs and webhooks arrive', () => {
           await sleep(300);
         }
       };
+      /** A Plane delivery is answered 202 `accepted` once recorded and acted on afterwards: its row says what was done. */
+      const actedAs = async (r: { status: number; body: any }, outcome: string) =>
+        r.status === 202 && r.body?.outcome === 'accepted' && (await settledDelivery(e.database.sql, r.body.deliveryId, 90_000)).outcome === outcome;
       const stopVia = (key: string, i: number) =>
         i % 2 === 0
           ? untilAccepted(`API stop ${key}`, async () => {
@@ -87,14 +90,14 @@ describe('C3: the frontend restarts while STOPs and webhooks arrive', () => {
               const seq = Number(key.split('-')[1]);
               const payload = planeIssuePayload({ sequenceId: seq, issueId: randomUUID(), name: key, state: demoStates.stop, oldState: demoStates.toAnalyse, field: 'state' });
               const r = await postPlaneWebhook(`${e.apiUrl}/webhooks/plane`, planeDelivery(payload, { secret: SECRET }));
-              return { status: r.status, ok: r.body?.outcome === 'stop-signalled' };
+              return { status: r.status, ok: await actedAs(r, 'stop-signalled') };
             });
       const startVia = (key: string) =>
         untilAccepted(`Plane start ${key}`, async () => {
           const seq = Number(key.split('-')[1]);
           const payload = planeIssuePayload({ sequenceId: seq, issueId: randomUUID(), name: key, state: demoStates.toAnalyse, oldState: demoStates.backlog, field: 'state' });
           const r = await postPlaneWebhook(`${e.apiUrl}/webhooks/plane`, planeDelivery(payload, { secret: SECRET }));
-          return { status: r.status, ok: r.body?.outcome === 'started' };
+          return { status: r.status, ok: await actedAs(r, 'started') };
         });
 
       // The restart, with the senders spread over it: before the stop, while down, while it comes up.
