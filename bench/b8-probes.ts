@@ -1,37 +1,13 @@
 // B8's probes of where a run saturates: CPU per process group from /proc (sampled every 2 s),
 // PostgreSQL's activity (pg_stat_activity, pg_stat_database) and the errors the Temporal server
 // and the orch hosts logged while the batch ran.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Sql } from 'postgres';
+import { processes, type Proc } from './load.js';
 
 /** USER_HZ (100 on every Linux this runs on; `getconf CLK_TCK`). */
 const TICK_MS = 10;
-
-interface ProcTimes {
-  ppid: number;
-  /** utime + stime: the process itself. */
-  own: number;
-  /** own + cutime + cstime: with its reaped children. */
-  ticks: number;
-}
-
-function readProcs(): Map<number, ProcTimes> {
-  const out = new Map<number, ProcTimes>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const s = readFileSync(`/proc/${e}/stat`, 'utf8');
-      // fields after comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      const own = Number(f[11]) + Number(f[12]);
-      out.set(Number(e), { ppid: Number(f[1]), own, ticks: own + Number(f[13]) + Number(f[14]) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 /** A process group: root pids with all their descendants, or (`self`) the roots alone. */
 export interface Group {
@@ -44,14 +20,14 @@ export interface Group {
  * (a short-lived git or agent process shows up in its parent's cutime once it is waited for).
  * The difference of two snapshots is then the group's CPU time in between.
  */
-function groupTicks(groups: Record<string, Group>, procs: Map<number, ProcTimes>): Record<string, number> {
+function groupTicks(groups: Record<string, Group>, procs: Map<number, Proc>): Record<string, number> {
   const children = new Map<number, number[]>();
   for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
   const out: Record<string, number> = {};
   for (const [name, g] of Object.entries(groups)) {
     const roots = g.pids.filter((r): r is number => typeof r === 'number' && procs.has(r));
     if (g.self) {
-      out[name] = roots.reduce((a, r) => a + procs.get(r)!.own, 0);
+      out[name] = roots.reduce((a, r) => a + procs.get(r)!.ticks, 0);
       continue;
     }
     const seen = new Set<number>();
@@ -61,7 +37,7 @@ function groupTicks(groups: Record<string, Group>, procs: Map<number, ProcTimes>
       const pid = stack.pop()!;
       if (seen.has(pid)) continue;
       seen.add(pid);
-      ticks += procs.get(pid)!.ticks;
+      ticks += procs.get(pid)!.withChildren;
       stack.push(...(children.get(pid) ?? []));
     }
     out[name] = ticks;
@@ -93,7 +69,7 @@ function machineTicks(): { busy: number; total: number } {
 /** CPU of named process groups (root pids and their descendants), sampled every `everyMs`. */
 export function startGroupCpu(groups: () => Record<string, Group>, everyMs = 2000): { stop(): CpuReport } {
   const series: { t: number; g: Record<string, number>; m: { busy: number; total: number } }[] = [];
-  const sample = () => series.push({ t: performance.now(), g: groupTicks(groups(), readProcs()), m: machineTicks() });
+  const sample = () => series.push({ t: performance.now(), g: groupTicks(groups(), processes()), m: machineTicks() });
   sample();
   const timer = setInterval(sample, everyMs);
   timer.unref();

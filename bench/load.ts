@@ -25,13 +25,18 @@ function cpuTicks(): { total: number; idle: number; steal: number } {
   return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), idle, steal: f[7] ?? 0 };
 }
 
-interface Proc {
+/** A process as /proc/<pid>/stat has it: CPU in ticks (USER_HZ). */
+export interface Proc {
   ppid: number;
-  ticks: number;
   comm: string;
+  /** utime + stime: the process itself. */
+  ticks: number;
+  /** ticks + cutime + cstime: with its reaped children. */
+  withChildren: number;
 }
 
-function processes(): Map<number, Proc> {
+/** Every live process. */
+export function processes(): Map<number, Proc> {
   const out = new Map<number, Proc>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
@@ -39,8 +44,9 @@ function processes(): Map<number, Proc> {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const close = stat.lastIndexOf(')');
       const f = stat.slice(close + 2).split(' ');
-      // fields after comm: state(0) ppid(1) … utime(11) stime(12)
-      out.set(Number(e), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), comm: stat.slice(stat.indexOf('(') + 1, close) });
+      // fields after comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
+      const ticks = Number(f[11]) + Number(f[12]);
+      out.set(Number(e), { ppid: Number(f[1]), ticks, withChildren: ticks + Number(f[13]) + Number(f[14]), comm: stat.slice(stat.indexOf('(') + 1, close) });
     } catch {
       // gone
     }
