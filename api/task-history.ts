@@ -8,33 +8,14 @@ import {
   agentActivityId,
   isActive,
   type AgentFailure,
-  type AgentProgress,
+  type LiveProgress,
   type StageAttempt,
+  type TaskAttempt,
   type TaskState,
   type Usage,
 } from '../workflows/contracts/index.js';
 
-/** One agent attempt: one entry per try, a try moved off a lost host included. */
-export interface TaskAttempt {
-  stage: string;
-  attempt: number;
-  host: string | null;
-  startedAt: string;
-  endedAt: string | null;
-  /** null while the attempt runs (its agent, gate or push). */
-  outcome: NonNullable<StageAttempt['outcome']> | null;
-  detail: string | null;
-  /** What its agent spent, so far while it runs; null for an agent that reports nothing. */
-  usage: Usage | null;
-  pid: number | null;
-  model: string | null;
-  failureKind: AgentFailure['kind'] | null;
-  /** The stage's round, from 2 on (a rework loop or a rejection sent the task back); absent in its first. */
-  loop?: number;
-}
-
-/** The running agent's last progress, with the attempt it belongs to. */
-export type LiveProgress = AgentProgress & { stage: string; attempt: number };
+export type { LiveProgress, TaskAttempt };
 
 type Outcome = NonNullable<TaskAttempt['outcome']>;
 const OUTCOME_OF_EVENT: Record<string, Outcome | undefined> = {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Sql } from 'postgres';
-import { processes, type Proc } from './load.js';
+import { cpuTicks, processes, type Proc } from './load.js';
 
 /** USER_HZ (100 on every Linux this runs on; `getconf CLK_TCK`). */
 const TICK_MS = 10;
@@ -61,9 +61,8 @@ export interface CpuReport {
 }
 
 function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0) - (f[7] ?? 0), total };
+  const { total, idle, steal } = cpuTicks();
+  return { busy: total - idle - steal, total };
 }
 
 /** CPU of named process groups (root pids and their descendants), sampled every `everyMs`. */

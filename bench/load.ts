@@ -18,7 +18,7 @@ export interface LoadReport {
 }
 
 /** All cores' ticks: user nice system idle iowait irq softirq steal. */
-function cpuTicks(): { total: number; idle: number; steal: number } {
+export function cpuTicks(): { total: number; idle: number; steal: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);

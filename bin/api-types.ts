@@ -2,8 +2,11 @@
 import type { PlaneReconcileReport } from '../workflows/contracts/plane-reconcile.js';
 import type { LockRequest } from '../workflows/contracts/lock.js';
 import type { TaskStatus } from '../workflows/contracts/status.js';
-import type { ApprovalRecord, CompensationResult, StageAttempt, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
-import type { AgentFailure, AgentProgress, Usage } from '../workflows/contracts/usage.js';
+import type { ApprovalRecord, CompensationResult, StopRequest, TaskEventType, TaskState } from '../workflows/contracts/task.js';
+import type { LiveProgress, TaskAttempt } from '../workflows/contracts/task-history.js';
+import type { AgentProgress, Usage } from '../workflows/contracts/usage.js';
+
+export type { LiveProgress, TaskAttempt };
 
 export interface StartTaskRequest {
   repo: string;
@@ -78,26 +81,6 @@ export interface EventRecord {
   detail: Record<string, any> | null;
   createdAt: string;
 }
-
-/** One agent attempt of GET /api/tasks/:key's `history` (api/task-history.ts). */
-export interface TaskAttempt {
-  stage: string;
-  attempt: number;
-  host: string | null;
-  startedAt: string;
-  endedAt: string | null;
-  /** null while it runs. */
-  outcome: NonNullable<StageAttempt['outcome']> | null;
-  detail: string | null;
-  usage: Usage | null;
-  pid: number | null;
-  model: string | null;
-  failureKind: AgentFailure['kind'] | null;
-  /** The stage's round, from 2 on; absent in its first. */
-  loop?: number;
-}
-
-export type LiveProgress = AgentProgress & { stage: string; attempt: number };
 
 /** GET /api/tasks/:key: the row, the live workflow state (null when it cannot be asked), attempts, usage, progress, jobs and events. */
 export interface TaskResponse {

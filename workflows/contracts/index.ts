@@ -6,6 +6,7 @@ export * from './names.js';
 export * from './plan.js';
 export * from './status.js';
 export * from './task.js';
+export * from './task-history.js';
 export * from './reconcile.js';
 export * from './plane-reconcile.js';
 export * from './sandbox.js';
