@@ -2,14 +2,16 @@
 // stage's agent running its first instruction, next to the floor (an update → an activity on the
 // same server), in the same run.
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { approveUpdate, stateQuery, taskWorkflowId } from '../workflows/contracts/index.js';
+import { projectDir } from '../worker/config/project-dir.js';
 import { until } from '../worker/harness/until.js';
 import { readyAt, stampedAt } from './activities.js';
 import { startBenchWorker } from './baseline.js';
 import { createOrchEnv, pipelineYaml, stampAgentPath } from './orch-env.js';
-import { nowMs, say, type Stack } from './stack.js';
+import { nowMs, say, wallClock, type Stack } from './stack.js';
 import { fmtMs, fmtRatio, summarize, type Summary } from './stats.js';
 import type { BenchOptions, BenchResult } from './types.js';
 import { floorWorkflow, goUpdate } from './workflows.js';
@@ -17,18 +19,24 @@ import { floorWorkflow, goUpdate } from './workflows.js';
 /** The stage before the approval (as a design stage before design-approval): it writes its note and exits. */
 const DESIGN_AGENT = { command: '/bin/sh', args: ['-c', 'mkdir -p "docs/tasks/$ORCH_TASK_KEY" && echo ok > "docs/tasks/$ORCH_TASK_KEY/$ORCH_STAGE.md"'] };
 
+/** The next stage's agent: one whose runtime starts in a few ms (bash), or a node script (a node start-up more). */
+const readyAgents = {
+  bash: (stampDir: string) => ({ command: '/bin/bash', args: [path.join(projectDir, 'bench', 'agents', 'ready-stamp.sh'), stampDir] }),
+  node: (stampDir: string) => ({ command: process.execPath, args: [stampAgentPath, '--dir', stampDir] }),
+};
+
 export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const n = o.quick ? 10 : 100;
   const nFirst = o.quick ? 5 : 30;
-  const orchEnv = (name: string, before: { name: string; agent: typeof DESIGN_AGENT }[]) =>
+  const orchEnv = (name: string, before: { name: string; agent: typeof DESIGN_AGENT }[], agent: keyof typeof readyAgents) =>
     createOrchEnv(stack, {
       name,
       inProcessWorker: `${name}-host`,
       pipeline: (p) =>
         pipelineYaml({
           remote: p.remote,
-          agent: { command: process.execPath, args: [stampAgentPath, '--dir', p.stampDir] },
+          agent: readyAgents[agent](p.stampDir),
           heartbeat: '10s',
           stages: [...before, { name: 'ok', kind: 'approval' }, { name: 'work' }],
           sandbox: { writable: [p.stampDir] },
@@ -47,9 +55,11 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
       const handle = env.client.workflow.getHandle(taskWorkflowId(key));
       await until(`${key} to wait for approval`, async () => (await handle.query(stateQuery)).waitingFor === 'approval', 60_000, 10);
       await sleep(100 + Math.random() * 200);
-      const t0 = nowMs();
+      // The agents' stamps and the history's event times are on the wall clock.
+      const wall = wallClock();
+      const t0 = wall();
       await handle.executeUpdate(approveUpdate, { args: [{ by: 'bench', via: 'bench' }] });
-      ack.push(nowMs() - t0);
+      ack.push(wall() - t0);
       const ready = await until(`${key}'s agent to run`, async () => (await env.stamps(key)).find((s) => s.event === 'ready'), 30_000, 5);
       orch.push(ready.t - t0);
       steps.push(await stepsOf(handle, t0, ready.t));
@@ -61,11 +71,16 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
 
   // The usual case: a stage ran before the approval (design → design-approval → development), so
   // the host has the task's clone, clean at the last push.
-  const env = await orchEnv('b9', [{ name: 'design', agent: DESIGN_AGENT }]);
+  const design = [{ name: 'design', agent: DESIGN_AGENT }];
+  const env = await orchEnv('b9', design, 'bash');
   say(`B9: ${n} approvals after an agent stage…`);
   const { orch, ack, steps } = await trials(env, n, 'APPROVE');
+  // The same with a node agent: its own start-up on top.
+  const nodeEnv = await orchEnv('b9-node', design, 'node');
+  say(`B9: ${n} approvals after an agent stage, a node agent next…`);
+  const viaNode = await trials(nodeEnv, n, 'NODE');
   // The approval as the first stage: no host picked and no clone yet.
-  const first = await orchEnv('b9-first', []);
+  const first = await orchEnv('b9-first', [], 'bash');
   say(`B9: ${nFirst} approvals as the first stage…`);
   const cold = await trials(first, nFirst, 'FIRST');
 
@@ -84,7 +99,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
     await handle.result();
   }
 
-  // What no orch change removes: a node start-up (the agent here is a node script, and so is orch's guard).
+  // What a node agent adds to its own start, whatever orch does (orch's guard is started ahead).
   const nodeStart: number[] = [];
   for (let i = 0; i < (o.quick ? 10 : 30); i++) {
     const t0 = nowMs();
@@ -93,25 +108,29 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
   }
 
   const so = summarize(orch);
+  const sv = summarize(viaNode.orch);
   const sf = summarize(floor);
   const sa = summarize(ack);
   const sc = summarize(cold.orch);
   const sn = summarize(nodeStart);
   const row = (s: Summary) => `p50 ${fmtMs(s.p50)} · p99 ${fmtMs(s.p99)} · max ${fmtMs(s.max)}`;
+  const stepsBlock = (title: string, trialSteps: Step[][]) => ['', title, '', '| step | p50 | p99 |', '|---|---|---|', ...stepTable(trialSteps)];
   return {
     id: 'B9',
     title: 'approval → next agent',
     rows: [
       [`orch approve → next stage's agent runs (n=${so.n})`, row(so)],
+      [`… a node agent's first instruction (n=${sv.n})`, row(sv)],
       [`… with the approval as the first stage (n=${sc.n})`, row(sc)],
       [`floor: update → activity (n=${sf.n})`, row(sf)],
       ['ratio orch/floor (p50 · p99)', `${fmtRatio(so.p50 / sf.p50)} · ${fmtRatio(so.p99 / sf.p99)}`],
     ],
     targets: [{ id: 'P9', goal: 'orch p99 ≤ 200 ms', measured: fmtMs(so.p99), pass: so.p99 <= 200 }],
     method: [
-      `- **orch** (n = ${n}, one after another): a pipeline of an agent stage \`design\` (a shell command that writes its note), an approval stage \`ok\`, then one agent stage whose agent is \`bench/agents/sigterm-stamp.mjs\` (it stamps *ready* as its first instruction): the usual shape (design → design-approval → development), where the host still has the task's clone, clean at the last push. In-process orch worker and API on loopback, agents in the sandbox. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp. Between the two: the update's validator and handler, the approval's record and the next stage's row update (together), the worktree check and the agent's start (orch's guard, the sandbox, the agent's node). Then the task is stopped.`,
-      `- **the approval first** (n = ${nFirst}): the same without the \`design\` stage, so the next stage also picks a host and makes the clone.`,
-      `- **a node start-up**: \`node -e 0\` from the bench, ${o.quick ? 10 : 30} times: what each of the two node processes between t0 and t1 (the guard and this agent) costs at least.`,
+      `- **orch** (n = ${n}, one after another): a pipeline of an agent stage \`design\` (a shell command that writes its note), an approval stage \`ok\`, then one agent stage whose agent is \`bench/agents/ready-stamp.sh\` (bash; its first instruction stamps *ready*): the usual shape (design → design-approval → development), where the host still has the task's clone, clean at the last push. In-process orch worker and API on loopback, agents in the sandbox. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp, both on the wall clock. Between the two: the update's validator and handler, the approval's record and the next stage's row update, and alongside them the agent's run: its check that the clone is clean at the last push, its prompt, and its start (orch's guard, started ahead, spawns \`env\`, \`bwrap\`, \`env\`, the agent). Then the task is stopped. An agent's own start-up is the agent's: bash's is a few ms.`,
+      `- **a node agent** (n = ${n}): the same with \`bench/agents/sigterm-stamp.mjs\` as the agent, which stamps as its first instruction once node has started.`,
+      `- **the approval first** (n = ${nFirst}): the bash agent without the \`design\` stage, so the next stage also picks a host and makes the clone.`,
+      `- **a node start-up**: \`node -e 0\` from the bench, ${o.quick ? 10 : 30} times: what a node agent's start costs at least.`,
       `- **floor** (n = ${n}): \`floorWorkflow\` in \`bench/workflows.ts\` waits for \`go\` (here the update), then runs one activity that stamps the time, on the same server; t0 = just before \`executeUpdate\`, t1 = the stamp.`,
     ].join('\n'),
     details: [
@@ -120,22 +139,14 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
       ...([
         ['orch approve → agent ready (after an agent stage)', so],
         ['orch: the update answered', sa],
+        ['orch approve → a node agent\'s first instruction', sv],
         ['orch approve → agent ready (the approval first)', sc],
         ['floor update → activity', sf],
         ['a node start-up (`node -e 0`)', sn],
       ] as [string, Summary][]).map(([name, s]) => `| ${name} | ${s.n} | ${fmtMs(s.min)} | ${fmtMs(s.p50)} | ${fmtMs(s.p90)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} | ${fmtMs(s.mean)} |`),
-      '',
-      'Where the time goes (from each trial\'s workflow history; p50 · p99 of each step, in the order they run):',
-      '',
-      '| step | p50 | p99 |',
-      '|---|---|---|',
-      ...stepTable(steps),
-      '',
-      'The same with the approval as the first stage (a host pick and a new clone on the way):',
-      '',
-      '| step | p50 | p99 |',
-      '|---|---|---|',
-      ...stepTable(cold.steps),
+      ...stepsBlock("Where the time goes (from each trial's workflow history; p50 · p99 of each step, in the order they run):", steps),
+      ...stepsBlock('The same with a node agent:', viaNode.steps),
+      ...stepsBlock('The same with the approval as the first stage (a host pick and a new clone on the way):', cold.steps),
     ].join('\n'),
     elapsedMs: performance.now() - started,
   };
@@ -180,7 +191,7 @@ async function stepsOf(handle: { fetchHistory(): Promise<{ events?: any[] | null
     }
   }
   const agent = [...scheduled.values()].find((s) => s.type === 'runAgent');
-  if (agent) steps.push({ name: 'runAgent started → agent ready', ms: ready - agent.at });
+  if (agent) steps.push({ name: 'runAgent scheduled → agent ready', ms: ready - agent.at });
   return steps;
 }
 

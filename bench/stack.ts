@@ -82,6 +82,18 @@ export function ownChild(name: string, child: ResultPromise, graceMs = 5000): vo
 /** Wall-clock ms with sub-ms resolution; the same expression the bench agents stamp with. */
 export const nowMs = () => performance.timeOrigin + performance.now();
 
+/**
+ * nowMs() set to the wall clock as of now. The two drift apart over a long run (28 ppm on this VM),
+ * and other processes (agents, the Temporal server) stamp the wall clock.
+ */
+export function wallClock(): () => number {
+  const start = Date.now();
+  let edge = start;
+  while (edge === start) edge = Date.now(); // the start of a millisecond: Date.now() is exact there
+  const offset = edge - nowMs();
+  return () => nowMs() + offset;
+}
+
 // ----------------------------------------------------------------------------------- stack
 
 export interface Stack {

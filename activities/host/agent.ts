@@ -3,20 +3,22 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import pLimit from 'p-limit';
 import { persist } from '../../db/records.js';
-import { agentProgressSignal, type AgentProgress, type AgentRunRequest, type HostActivities } from '../../workflows/contracts/index.js';
+import { agentProgressSignal, WORKTREE_NOT_CLEAN, type AgentProgress, type AgentRunRequest, type HostActivities } from '../../workflows/contracts/index.js';
 import { runEnvironment } from '../adapters/agent-env.js';
 import { getAgent, registerAgent, startAgent, unregisterAgent } from '../adapters/agent-process.js';
 import { adapterFor } from '../adapters/agents/index.js';
+import { CleanClones } from '../adapters/clone-fingerprint.js';
 import { NO_SANDBOX } from '../adapters/sandbox.js';
 import { renderTemplate } from '../adapters/template.js';
 import { activityKey, hostPaths, type ActivityDeps } from '../deps.js';
 import { heartbeating } from '../heartbeat.js';
 import { watchAgent } from './agent-watch.js';
 import { killRecordedGroups } from './kill.js';
+import { isCleanAtPush } from './worktree.js';
 
 /** How often live progress reaches PostgreSQL (`orch status`) and the workflow (the Web UI's details). */
 const PROGRESS_TO_DB_MS = 2_000;
@@ -25,7 +27,7 @@ const PROGRESS_TO_WORKFLOW_MS = 10_000;
 type Deps = Pick<ActivityDeps, 'pipeline' | 'records' | 'hostId' | 'dataDir' | 'heartbeatEveryMs' | 'killGraceMs' | 'sandbox' | 'client'>;
 
 /** `runAgent` and `killAgent` share this host's agent slots and the keys a STOP killed. */
-export function createAgentActivities(deps: Deps): Pick<HostActivities, 'runAgent' | 'killAgent'> {
+export function createAgentActivities(deps: Deps, clones = new CleanClones()): Pick<HostActivities, 'runAgent' | 'killAgent'> {
   const { pipeline, records, hostId } = deps;
   const paths = hostPaths(deps);
   const sandbox = deps.sandbox ?? NO_SANDBOX;
@@ -59,8 +61,17 @@ export function createAgentActivities(deps: Deps): Pick<HostActivities, 'runAgen
         lastFailure: lastFailureSection(req),
         promptFile,
       };
+      // A check that cannot tell (a git error) sends the stage to prepareWorktree, which reports it.
+      const clean = req.cleanAt ? isCleanAtPush(deps, clones, { key: req.key, repo: req.repo, pushed: req.cleanAt }).catch(() => false) : true;
       await mkdir(path.dirname(promptFile), { recursive: true });
       await writeFile(promptFile, renderTemplate(stage.prompt ?? '', vars));
+      if (!(await clean)) {
+        throw ApplicationFailure.create({
+          type: WORKTREE_NOT_CLEAN,
+          nonRetryable: true,
+          message: `the clone of ${req.key} on ${hostId} is not clean at ${req.cleanAt!.slice(0, 12)}: the stage prepares it first`,
+        });
+      }
       const logFile = paths.agentLog(req.key, req.stage, req.attempt);
       // An agent with events writes them apart; the log is then orch's readable transcript of them.
       const output = adapter.events ? paths.agentStream(req.key, req.stage, req.attempt) : logFile;

@@ -1,5 +1,6 @@
 // The activities bound to one host (its own task queue): the worktree and the agent process live here.
 import type { HostActivities } from '../../workflows/contracts/index.js';
+import { CleanClones } from '../adapters/clone-fingerprint.js';
 import type { ActivityDeps } from '../deps.js';
 import { heartbeating } from '../heartbeat.js';
 import { reconcileHost } from '../reconcile.js';
@@ -15,10 +16,12 @@ export function createHostActivities(deps: ActivityDeps): HostActivities {
     <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
     (...args: A) =>
       heartbeating(deps.heartbeatEveryMs, () => fn(...args));
-  const worktree = createWorktreeActivities(deps);
-  const agent = createAgentActivities(deps);
+  // The clones this host's push saw clean: the next stage's check there needs no git process.
+  const clones = new CleanClones();
+  const worktree = createWorktreeActivities(deps, clones);
+  const agent = createAgentActivities(deps, clones);
   const { runGate } = createGateActivities(deps);
-  const { commitAndPush } = createPushActivities(deps);
+  const { commitAndPush } = createPushActivities(deps, clones);
 
   return {
     prepareWorktree: alive(worktree.prepareWorktree),

@@ -3,25 +3,22 @@
 import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
-import { copyArtefacts, ensureWorktree, isCleanCloneAt, mirrorPath, remoteHead, removeWorktree } from '../adapters/git.js';
+import type { CleanClones } from '../adapters/clone-fingerprint.js';
+import { copyArtefacts, ensureWorktree, isCleanCloneAt, mirrorPath, remoteHead, removeWorktree, secureClone } from '../adapters/git.js';
 import { artefactDir, hostPaths, repoSpec, type ActivityDeps } from '../deps.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 export function createWorktreeActivities(
   deps: Pick<ActivityDeps, 'pipeline' | 'dataDir' | 'hostId'>,
+  clones: CleanClones,
 ): Pick<HostActivities, 'prepareWorktree' | 'removeWorktree'> {
   const { pipeline } = deps;
   const paths = hostPaths(deps);
   return {
     async prepareWorktree({ key, repo, pushed }) {
       const r = repoSpec(pipeline, repo);
-      // The usual case after a wait or a passed stage: the clone is still clean at the last push,
-      // which only this task's workflow makes. Used as it is, it saves a fetch and a dozen git
-      // processes on the way to the next agent (its origin/<default> stays as the last fetch left it).
-      if (pushed && (await isCleanCloneAt(paths.worktree(key), mirrorPath(paths.mirrors, r.remote), featureBranch(key), pushed))) {
-        return { path: paths.worktree(key), fromBranch: 'feature' };
-      }
+      if (pushed && (await isCleanAtPush(deps, clones, { key, repo, pushed }))) return { path: paths.worktree(key), fromBranch: 'feature' };
       const wt = await ensureWorktree({
         cacheDir: paths.mirrors,
         remote: r.remote,
@@ -37,6 +34,7 @@ export function createWorktreeActivities(
     async removeWorktree({ key, repo }) {
       const r = repoSpec(pipeline, repo);
       const worktree = paths.worktree(key);
+      clones.forget(worktree);
       let kept: string[] = [];
       if (await exists(path.join(worktree, artefactDir(key)))) {
         kept = await copyArtefacts(worktree, artefactDir(key), paths.artefacts(key));
@@ -53,6 +51,27 @@ export function createWorktreeActivities(
       };
     },
   };
+}
+
+/**
+ * The usual case after a wait or a passed stage: the task's clone is still clean at the last push,
+ * which only this task's workflow makes. Used as it is, it saves a fetch and a dozen git processes
+ * on the way to the next agent (its origin/<default> stays as the last fetch left it). A clone the
+ * push saw clean and nothing touched since is told from its fingerprint, without git. Either way the
+ * clone is made orch's again (secureClone) and forgotten: what runs next changes it.
+ */
+export async function isCleanAtPush(
+  deps: Pick<ActivityDeps, 'pipeline' | 'dataDir' | 'hostId'>,
+  clones: CleanClones,
+  req: { key: string; repo: string; pushed: string },
+): Promise<boolean> {
+  const paths = hostPaths(deps);
+  const wt = paths.worktree(req.key);
+  const mirror = mirrorPath(paths.mirrors, repoSpec(deps.pipeline, req.repo).remote);
+  const unchanged = clones.unchanged(wt, req.pushed);
+  clones.forget(wt);
+  if (unchanged) return (await secureClone(wt, mirror)).ok;
+  return isCleanCloneAt(wt, mirror, featureBranch(req.key), req.pushed);
 }
 
 /** The task's private HOME, TMPDIR and prompts on this host (kept across attempts, not after the task). */

@@ -4,7 +4,7 @@
 // history); a rejection sends the task back with its comment in the prompt; STOP while waiting
 // compensates; a wait outlives its worker.
 import { randomUUID } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectDir } from '../../worker/config/project-dir.js';
 import type { WorkerProcess } from '../../worker/harness/instance.js';
 import { stateQuery, taskWorkflowId, TERMINAL_STATUSES } from '../../workflows/contracts/index.js';
-import { branchSha } from '../support/git-fixtures.js';
+import { branchSha, showFile } from '../support/git-fixtures.js';
+import { exportAndReplay } from '../support/histories.js';
 import { createTestEnv, testAgentPipeline, type TestEnv } from '../support/env.js';
 import { botActor, DEMO_PROJECT_ID, planeCommentPayload, planeDelivery, postPlaneWebhook, settledDelivery, startPlaneStandin, type PlaneActor, type PlaneStandin } from '../support/plane.js';
 
@@ -149,6 +150,33 @@ describe('approval stages', () => {
     expect(done.task.status, done.task.failureReason).toBe('done');
     expect(decisionsOf(done)).toEqual([expect.objectContaining({ by: 'dana', via: 'api' })]);
     expect(await decide('APR-NOPE', 'approve', { by: 'dana' })).toEqual({ status: 404, body: { error: 'unknown task APR-NOPE', key: 'APR-NOPE' } });
+  });
+
+  it('a clone changed while the task waited is prepared again before the next agent runs: nothing of the change is pushed', async () => {
+    const key = 'APR-DIRTY';
+    await start(key);
+    await waiting(key);
+    // Behind orch's back, on the host: a tracked file edited, a file added.
+    const clone = path.join(env.dataDir, 'hosts', HOST, 'worktrees', key);
+    await writeFile(path.join(clone, 'README.md'), 'edited on the host\n');
+    await writeFile(path.join(clone, 'stray.txt'), 'not from any stage\n');
+    expect((await decide(key, 'approve', { by: 'dana' })).status).toBe(200);
+    const done = await env.waitForStatus(key, TERMINAL_STATUSES);
+    expect(done.task.status, done.task.failureReason).toBe('done');
+    // The development run refused the clone before anything started; the stage prepared it from the
+    // push and ran the same attempt.
+    const events = (await handle(key).fetchHistory()).events ?? [];
+    const scheduled = new Map(events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!]));
+    const failed = events.flatMap((e) => (e.activityTaskFailedEventAttributes ? [e.activityTaskFailedEventAttributes] : []));
+    expect(failed.map((f) => [scheduled.get(String(f.scheduledEventId))?.activityType?.name, f.failure?.applicationFailureInfo?.type])).toEqual([['runAgent', 'WorktreeNotClean']]);
+    expect(done.state.history.filter((a: any) => a.stage === 'development').map((a: any) => [a.attempt, a.outcome])).toEqual([[1, 'passed']]);
+    expect(await showFile(env.remote.path, 'main', 'README.md')).toBe('# seeded'); // (stdout, trimmed)
+    expect(await showFile(env.remote.path, 'main', 'stray.txt')).toBeNull();
+    expect(await showFile(env.remote.path, 'main', `docs/tasks/${key}/development.md`)).not.toBeNull();
+  });
+
+  it('replays the history it recorded (an approval, then the next stage)', async () => {
+    expect(await exportAndReplay([{ workflowId: taskWorkflowId('APR-API'), fixture: 'task-approved' }])).toEqual([]);
   });
 
   it('a signed Plane comment /approve (naming its stage) by a person; orch\'s own comments, chatter, another stage and comments while an agent runs are ignored', async () => {
@@ -293,10 +321,11 @@ describe('approval stages', () => {
 
   it('Prometheus has every wait, by stage and decision', async () => {
     const metrics = () => fetch(`${env.apiUrl}/metrics`).then((r) => r.text());
-    // Rows are counted once settled (2 s): CLI, API, Plane, the rework's second wait and the temporal CLI approved; one rejected.
+    // Rows are counted once settled (2 s): CLI, API, the changed clone, Plane, the rework's second
+    // wait and the temporal CLI approved; one rejected.
     const text = await env.until('the decisions to be counted', async () => {
       const t = await metrics();
-      return /^orch_approval_wait_seconds_count\{stage="analysis-approval",decision="approved"\} 5$/m.test(t) ? t : null;
+      return /^orch_approval_wait_seconds_count\{stage="analysis-approval",decision="approved"\} 6$/m.test(t) ? t : null;
     }, 15_000);
     expect(text).toMatch(/^orch_approval_wait_seconds_count\{stage="analysis-approval",decision="rejected"\} 1$/m);
     expect(Number(/^orch_approval_wait_seconds_sum\{stage="analysis-approval",decision="approved"\} (\S+)$/m.exec(text)?.[1])).toBeGreaterThan(0);

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowsPath } from '../../worker/workers.js';
@@ -16,6 +17,7 @@ import {
   stopSignal,
   taskWorkflowId,
   workflowTypes,
+  WORKTREE_NOT_CLEAN,
   type AgentRunRequest,
   type HostActivities,
   type SharedActivities,
@@ -461,6 +463,58 @@ describe('approval stages and rework loops', () => {
     reviews = 0;
     const fixed = await scenario({ shared: withStages(stages), hosts: { a: { runGate: review(2) } } }, (h) => h.result());
     expect(fixed.status).toBe('done');
+  }, 90_000);
+
+  it('a stage after one that passed on its host starts its agent at once, the run checking the clone; a changed clone is prepared first', async () => {
+    const stages = [agent('design'), approval('ok'), agent('development'), agent('review'), MERGE];
+    /** What the host ran after the approval (and what each agent run was asked to check). */
+    const afterApproval = (calls: Calls, from: number) =>
+      calls
+        .slice(from)
+        .filter((c) => c.queue !== 'shared')
+        .map((c) => (c.name === 'runAgent' ? `runAgent ${(c.args[0] as AgentRunRequest).stage} cleanAt=${(c.args[0] as AgentRunRequest).cleanAt ?? '-'}` : c.name === 'prepareWorktree' ? `prepareWorktree pushed=${(c.args[0] as { pushed?: string }).pushed}` : c.name));
+    const approveThenDone = async (h: WorkflowHandle<TaskWorkflow>, calls: Calls) => {
+      await stateUntil(h, (s) => s.waitingFor === 'approval', 'the wait');
+      const from = calls.length;
+      await h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      const r = await h.result();
+      return { r, calls, from, state: await h.query(stateQuery) };
+    };
+    const clean = await scenario({ shared: withStages(stages) }, approveThenDone);
+    expect(clean.r.status).toBe('done');
+    // The first stage has nothing pushed yet: its worktree is prepared as before.
+    expect(names(clean.calls).indexOf('prepareWorktree')).toBeLessThan(names(clean.calls).indexOf('runAgent'));
+    expect(afterApproval(clean.calls, clean.from)).toEqual([
+      'runAgent development cleanAt=sha-design', 'runGate', 'commitAndPush',
+      'runAgent review cleanAt=sha-development', 'runGate', 'commitAndPush',
+      'removeWorktree',
+    ]);
+
+    // The clone changed while the task waited: the run refuses before anything starts, the stage
+    // prepares the clone from the push and runs the same attempt again.
+    const refused: string[] = [];
+    const changed = await scenario(
+      {
+        shared: withStages(stages),
+        hosts: {
+          a: {
+            runAgent: async (req) => {
+              if (req.cleanAt && req.stage === 'development') {
+                refused.push(req.cleanAt);
+                throw ApplicationFailure.create({ type: WORKTREE_NOT_CLEAN, nonRetryable: true, message: 'not clean' });
+              }
+              return { exitCode: 0, signal: null, pid: 1, logFile: '/log', durationMs: 1 };
+            },
+          },
+        },
+      },
+      approveThenDone,
+    );
+    expect(changed.r.status).toBe('done');
+    expect(refused).toEqual(['sha-design']);
+    expect(afterApproval(changed.calls, changed.from).slice(0, 4)).toEqual(['runAgent development cleanAt=sha-design', 'prepareWorktree pushed=sha-design', 'runAgent development cleanAt=-', 'runGate']);
+    // No attempt was spent on it.
+    expect(changed.state.history.filter((a) => a.stage === 'development').map((a) => [a.attempt, a.outcome])).toEqual([[1, 'passed']]);
   }, 90_000);
 
   it('waits 30 simulated days with hourly reminders: bounded history per run, continuing as new; every run replays', async () => {

@@ -105,7 +105,16 @@ export interface AgentRunRequest {
   budget?: { maxCostUsd?: number; maxTokens?: number };
   /** The session the previous attempt on this host left (`agent.resume`). */
   resumeSession?: string;
+  /**
+   * Run only if the task's clone on this host is still clean at this commit (the last push); the
+   * run then fails with {@link WORKTREE_NOT_CLEAN} before anything starts, and the stage prepares
+   * the worktree. Saves the stage a prepareWorktree activity (a workflow task and a queue hop).
+   */
+  cleanAt?: string;
 }
+
+/** The failure type of a runAgent whose `cleanAt` check found the clone changed: nothing ran. */
+export const WORKTREE_NOT_CLEAN = 'WorktreeNotClean';
 
 export interface AgentRunResult {
   exitCode: number | null;

@@ -19,13 +19,15 @@ export const plane = proxyActivities<SharedActivities>({
   retry: { initialInterval: '2s', maximumInterval: '1m' },
 });
 
+/** How long a host-bound activity may wait in its host's queue: the queue dies with its host. */
+const hostQueueWait = (plan: PipelinePlan) => Math.min(Math.max(2 * msToNumber(plan.timeouts.heartbeat), 10_000), 60_000);
+
 /** The short activities bound to one host: worktree, gate, push, kill, cleanup. */
 export function onHost(plan: PipelinePlan, host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {
-  const heartbeatMs = msToNumber(plan.timeouts.heartbeat);
   return proxyActivities<HostActivities>({
     taskQueue: host.taskQueue,
-    // The host queue dies with its host: a task waiting there too long moves to another host.
-    scheduleToStartTimeout: Math.min(Math.max(2 * heartbeatMs, 10_000), 60_000),
+    // A task waiting there too long moves to another host.
+    scheduleToStartTimeout: hostQueueWait(plan),
     // Host activities heartbeat while they work: a dead host shows within one heartbeat timeout.
     heartbeatTimeout: plan.timeouts.heartbeat,
     startToCloseTimeout: '30m',
@@ -35,15 +37,19 @@ export function onHost(plan: PipelinePlan, host: HostRef, opts: Pick<ActivityOpt
   });
 }
 
-/** The agent run: one activity attempt; the workflow decides about retries and about moving hosts. */
-export function agentOn(plan: PipelinePlan, host: HostRef, opts: { activityId: string; summary: string; timeout: string }) {
+/**
+ * The agent run: one activity attempt; the workflow decides about retries and about moving hosts.
+ * `firstOnHost`: nothing has heard from the host since the stage began (the run checks its own
+ * worktree), so its queue gets a host activity's wait, and a dead host shows as soon.
+ */
+export function agentOn(plan: PipelinePlan, host: HostRef, opts: { activityId: string; summary: string; timeout: string; firstOnHost?: boolean }) {
   return proxyActivities<HostActivities>({
     taskQueue: host.taskQueue,
     activityId: opts.activityId,
     summary: opts.summary,
     heartbeatTimeout: plan.timeouts.heartbeat,
     startToCloseTimeout: opts.timeout,
-    scheduleToStartTimeout: '10m',
+    scheduleToStartTimeout: opts.firstOnHost ? hostQueueWait(plan) : '10m',
     cancellationType: 'WAIT_CANCELLATION_COMPLETED',
     retry: { maximumAttempts: 1 },
   });

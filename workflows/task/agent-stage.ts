@@ -1,11 +1,12 @@
 // One agent stage: agent → gate → commit & push, retried up to its attempts. A lost host costs no
 // attempt: the stage moves to a live host and starts again from what was pushed.
-import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import {
   addUsage,
   agentActivityId,
   totalTokens,
   usageText,
+  WORKTREE_NOT_CLEAN,
   type AgentRunRequest,
   type AgentRunResult,
   type HostActivities,
@@ -39,19 +40,40 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
     const lastPush = hostMoves === 0 && run.pushedSha ? { pushed: run.pushedSha } : {};
     return t.onHost(h, { summary: `${stage.name}: worktree` }).prepareWorktree({ key, repo: run.repo, ...lastPush });
   };
-  /** The first attempt's host and worktree, started while the stage is entered (with the patch). */
-  let early: { host: Promise<HostRef>; worktree: Promise<Worktree> } | null = null;
+  /**
+   * The first attempt's host and worktree, started while the stage is entered (with the patch);
+   * `worktree: null` when the agent's run checks the clone itself (the next patch).
+   */
+  let early: { host: Promise<HostRef>; worktree: Promise<Worktree> | null } | null = null;
+  /** The stage's entry records, while the first attempt's agent starts alongside them. */
+  let entering: Promise<void> | null = null;
+  const entered = async () => {
+    const pending = entering;
+    entering = null;
+    await pending;
+  };
   if (t.startsTogether()) {
+    const hostKnown = run.host !== null;
     const host = t.ensureHost();
-    const worktree = host.then(prepare);
-    // Its failure (a lost host, a STOP) is the first attempt's, met where that attempt awaits it.
-    void worktree.catch(() => undefined);
-    early = { host, worktree };
-    await Promise.all([t.enterStage(stage.name), host]);
+    if (hostKnown && run.pushedSha && run.leftAtPush && t.agentChecksWorktree()) {
+      // The stage before passed on this host and nothing ran there since, so its clone should still
+      // be clean at that push: the agent's run checks that itself and starts while the stage's
+      // records are written. (After a failed stage, a rework loop, the clone is prepared first.)
+      entering = t.enterStage(stage.name);
+      void entering.catch(() => undefined);
+      early = { host, worktree: null };
+    } else {
+      const worktree = host.then(prepare);
+      // Its failure (a lost host, a STOP) is the first attempt's, met where that attempt awaits it.
+      void worktree.catch(() => undefined);
+      early = { host, worktree };
+      await Promise.all([t.enterStage(stage.name), host]);
+    }
   } else await t.enterStage(stage.name);
   for (let attempt = 1; attempt <= attempts; ) {
     const first = early;
     early = null;
+    const checkedByAgent = first !== null && first.worktree === null;
     const h = first ? await first.host : await t.ensureHost();
     const record: StageAttempt = { stage: stage.name, attempt, host: h.hostId, startedAt: new Date().toISOString(), ...(again.round && { loop: again.round }) };
     state.history.push(record);
@@ -74,11 +96,11 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       return t.event('stage-attempt-failed', stage.name, { attempt, reason, ...round });
     };
     try {
-      const wt = await (first ? first.worktree : prepare(h));
+      const wt = checkedByAgent ? null : await (first?.worktree ?? prepare(h));
       // Only this workflow pushes orch/<KEY>, and only after a gate passed. If the branch moved past
       // our last push while a lost host ran this stage, that host's push landed: the stage passed,
       // and running its agent again would land its work twice.
-      if (hostMoves > 0 && wt.remoteHead !== undefined && wt.remoteHead !== null && wt.remoteHead !== run.pushedSha) {
+      if (wt && hostMoves > 0 && wt.remoteHead !== undefined && wt.remoteHead !== null && wt.remoteHead !== run.pushedSha) {
         run.pushedSha = wt.remoteHead;
         end('passed', `its push landed before the host running it was lost (${wt.remoteHead.slice(0, 12)})`);
         await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: run.pushedSha, recoveredFromPush: true, ...round });
@@ -93,6 +115,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       }
       const budget = attemptBudget(t, stage);
       if (budget === 'spent') {
+        await entered();
         const reason = `budget exceeded: the task has spent its budget (${state.usage ? usageText(state.usage) : 'nothing reported'})`;
         await failed(reason, false);
         overBudget = reason;
@@ -102,18 +125,31 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       if (lastFailure) req.lastFailure = lastFailure;
       if (budget) req.budget = budget;
       if (session && session.host === h.hostId && stage.agent?.resume) req.resumeSession = session.id;
+      const runAgent = agentOn(plan, h, {
+        activityId,
+        summary: `${stage.name}: agent (attempt ${attempt})`,
+        timeout: stage.timeout ?? plan.timeouts.stage,
+        firstOnHost: checkedByAgent,
+      }).runAgent;
       let agent: AgentRunResult;
       run.agentRunning = true;
+      run.leftAtPush = false;
       try {
-        agent = await agentOn(plan, h, {
-          activityId,
-          summary: `${stage.name}: agent (attempt ${attempt})`,
-          timeout: stage.timeout ?? plan.timeouts.stage,
-        }).runAgent(req);
+        if (checkedByAgent) {
+          try {
+            agent = await runAgent({ ...req, cleanAt: run.pushedSha! });
+          } catch (err) {
+            if (!isNotClean(err)) throw err;
+            // Nothing ran: the clone changed since the push, so it is prepared as on any attempt.
+            await prepare(h);
+            agent = await runAgent(req);
+          }
+        } else agent = await runAgent(req);
       } finally {
         run.agentRunning = false;
         delete state.progress;
       }
+      await entered();
       if (agent.usage) {
         record.usage = agent.usage;
         state.usage = addUsage(state.usage, agent.usage);
@@ -143,6 +179,7 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       }
       const pushed = await t.onHost(h, { summary: `${stage.name}: push` }).commitAndPush({ key, repo: run.repo, stage: stage.name });
       run.pushedSha = pushed.sha;
+      run.leftAtPush = true;
       end('passed', gate.detail);
       await t.event('stage-passed', stage.name, { attempt, host: h.hostId, sha: pushed.sha, ...round });
       // What the stage spent, when its agent reports it (a command agent reports nothing).
@@ -150,6 +187,9 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       if (reported.length) run.notify({ kind: 'stage-passed', key, stage: stage.name, attempt, usage: addUsage(...reported) });
       return;
     } catch (err) {
+      // The stage's entry records land before whatever follows (a STOP's compensation included);
+      // a failure of theirs would only hide this one.
+      await entered().catch(() => undefined);
       if (isCancellation(err) || state.pendingStop) {
         end('cancelled', 'stopped');
         throw err;
@@ -172,6 +212,10 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
   // The details carry the last failure in full (gate output included), for a rework loop's prompt.
   throw ApplicationFailure.create({ message: `stage ${stage.name} failed after ${attempts} attempt(s): ${lastReason}`, type: 'StageFailed', nonRetryable: true, details: [lastFailure] });
 }
+
+/** A runAgent refused because its `cleanAt` check found the clone changed (nothing ran). */
+const isNotClean = (err: unknown): boolean =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === WORKTREE_NOT_CLEAN;
 
 /**
  * What the next attempt may spend: the tighter of the stage's per-attempt budget and what is left of

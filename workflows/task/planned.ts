@@ -60,6 +60,15 @@ export class PlannedTask {
     return patched('stage-start-together');
   }
 
+  /**
+   * The patch `agent-checks-worktree`: a stage after one that passed on the same host starts its
+   * agent at once, the run itself checking that the clone is still clean at the push (it was a
+   * prepareWorktree activity, then a workflow task, before the agent).
+   */
+  agentChecksWorktree(): boolean {
+    return patched('agent-checks-worktree');
+  }
+
   onHost(host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {
     return onHost(this.plan, host, opts);
   }

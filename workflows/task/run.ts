@@ -26,6 +26,8 @@ export class TaskRun {
   fastKill: Promise<CompensationResult | undefined> | undefined;
   /** Where this workflow last pushed `orch/<KEY>` (null: not yet). */
   pushedSha: string | null = null;
+  /** Nothing ran in the host's clone since that push (an agent, a gate): it should still be clean there. */
+  leftAtPush = false;
   mergedSha: string | null = null;
   /** The dependencies still being waited for. */
   waitingFor: string[] = [];
