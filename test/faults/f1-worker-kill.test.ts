@@ -35,7 +35,8 @@ type Target = AgentStage | 'host-activity';
  * at one: prepareWorktree (before an agent runs) or commitAndPush (after it ran, before the stage
  * passed). runGate is no target: it ends within milliseconds, so a kill aimed at it lands after it.
  * After a stage that passed, the next one prepares its worktree only when the clone is not clean at
- * the push: the prepareWorktree round's first stage leaves build output (ignored) behind.
+ * the push: the prepareWorktree round's first stage leaves build output behind (ignored, so never
+ * committed).
  */
 type HostActivity = 'prepareWorktree' | 'commitAndPush';
 const STARTED = 2;
@@ -83,7 +84,7 @@ describe('F1: kill -9 of a worker mid-task, a second worker alive', () => {
         // A host-activity round's first agent waits while the spare worker starts (a start takes seconds
         // on a loaded machine, and a task without waits would be through its host activities by then);
         // the kill lands in a host activity after it.
-        const litter = round.activity === 'prepareWorktree' ? `\n@agent-sh=analysis printf 'build/\\n' > .gitignore && mkdir -p build && echo o > build/out.o` : '';
+        const litter = round.activity === 'prepareWorktree' ? `\n@agent-sh=analysis mkdir -p build .git/info && echo o > build/out.o && echo build/ >> .git/info/exclude` : '';
         const description = `@agent sleep=${round.target === 'host-activity' ? 'analysis' : round.target}:${AGENT_SLEEP}${litter}`;
         for (const key of keys) {
           const res = await env.api('POST', '/api/tasks', { key, repo: 'demo', title: `F1 ${round.target}`, description });
