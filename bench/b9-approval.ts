@@ -19,6 +19,9 @@ import { floorWorkflow, goUpdate } from './workflows.js';
 /** The stage before the approval (as a design stage before design-approval): it writes its note and exits. */
 const DESIGN_AGENT = { command: '/bin/sh', args: ['-c', 'mkdir -p "docs/tasks/$ORCH_TASK_KEY" && echo ok > "docs/tasks/$ORCH_TASK_KEY/$ORCH_STAGE.md"'] };
 
+/** How long after the wait begins the approval comes, at least (and up to 0.5 s more). */
+const DECIDE_AFTER_MS = 1_000;
+
 /** The next stage's agent: one whose runtime starts in a few ms (bash), or a node script (a node start-up more). */
 const readyAgents = {
   bash: (stampDir: string) => ({ command: '/bin/bash', args: [path.join(projectDir, 'bench', 'agents', 'ready-stamp.sh'), stampDir] }),
@@ -54,7 +57,10 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
       if (res.status !== 202) throw new Error(`B9: starting ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
       const handle = env.client.workflow.getHandle(taskWorkflowId(key));
       await until(`${key} to wait for approval`, async () => (await handle.query(stateQuery)).waitingFor === 'approval', 60_000, 10);
-      await sleep(100 + Math.random() * 200);
+      // A person decides a while after being asked. Sooner, the run could meet the standby guard
+      // that replaces the one the stage before used still starting (250 ms later, then its node
+      // start-up), and wait for it: no person is that quick.
+      await sleep(DECIDE_AFTER_MS + Math.random() * 500);
       // The agents' stamps and the history's event times are on the wall clock.
       const wall = wallClock();
       const t0 = wall();
@@ -127,7 +133,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
     ],
     targets: [{ id: 'P9', goal: 'orch p99 ≤ 200 ms', measured: fmtMs(so.p99), pass: so.p99 <= 200 }],
     method: [
-      `- **orch** (n = ${n}, one after another): a pipeline of an agent stage \`design\` (a shell command that writes its note), an approval stage \`ok\`, then one agent stage whose agent is \`bench/agents/ready-stamp.sh\` (bash; its first instruction stamps *ready*): the usual shape (design → design-approval → development), where the host still has the task's clone, clean at the last push. In-process orch worker and API on loopback, agents in the sandbox. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait 0.1–0.3 s, **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp, both on the wall clock. Between the two: the update's validator and handler, the approval's record and the next stage's row update, and alongside them the agent's run: its check that the clone is clean at the last push, its prompt, and its start (orch's guard, started ahead, spawns \`env\`, \`bwrap\`, \`env\`, the agent). Then the task is stopped. An agent's own start-up is the agent's: bash's is a few ms.`,
+      `- **orch** (n = ${n}, one after another): a pipeline of an agent stage \`design\` (a shell command that writes its note), an approval stage \`ok\`, then one agent stage whose agent is \`bench/agents/ready-stamp.sh\` (bash; its first instruction stamps *ready*): the usual shape (design → design-approval → development), where the host still has the task's clone, clean at the last push. In-process orch worker and API on loopback, agents in the sandbox. Each trial: \`POST /api/tasks\`, wait until the \`state\` query says \`waitingFor: approval\`, wait ${DECIDE_AFTER_MS / 1000}–${DECIDE_AFTER_MS / 1000 + 0.5} s (a person decides later than that; sooner, the run could meet the standby guard that replaces the one the stage before used still starting, and wait for it), **t0** = just before \`executeUpdate(approve)\` (the update every entry point uses), **t1** = the agent's *ready* stamp, both on the wall clock. Between the two: the update's validator and handler, the approval's record and the next stage's row update, and alongside them the agent's run: its check that the clone is clean at the last push, its prompt, and its start (orch's guard, started ahead, spawns \`env\`, \`bwrap\`, \`env\`, the agent). Then the task is stopped. An agent's own start-up is the agent's: bash's is a few ms.`,
       `- **a node agent** (n = ${n}): the same with \`bench/agents/sigterm-stamp.mjs\` as the agent, which stamps as its first instruction once node has started.`,
       `- **the approval first** (n = ${nFirst}): the bash agent without the \`design\` stage, so the next stage also picks a host and makes the clone.`,
       `- **a node start-up**: \`node -e 0\` from the bench, ${o.quick ? 10 : 30} times: what a node agent's start costs at least.`,
