@@ -468,6 +468,11 @@ async function inspectClone(wt: string, mirror: string): Promise<{ branch: strin
 export async function isCleanCloneAt(wt: string, mirror: string, branch: string, sha: string): Promise<boolean> {
   if (!(await isDirectory(wt))) return false;
   if (!(await secureClone(wt, mirror)).ok) return false;
+  return gitShowsCleanAt(wt, branch, sha);
+}
+
+/** isCleanCloneAt's git half, for a clone orch has just made its own (secureClone) and run git in. */
+export async function gitShowsCleanAt(wt: string, branch: string, sha: string): Promise<boolean> {
   const [status, files] = await Promise.all([
     git(['status', '--porcelain=v2', '--branch', '--untracked-files=all', '--ignored=matching'], { cwd: wt, okExitCodes: [0, 128] }),
     git(['ls-files', '-v'], { cwd: wt, okExitCodes: [0, 128] }),

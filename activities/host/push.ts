@@ -1,7 +1,7 @@
 // Commits what the agent left in the worktree and pushes it to the task's feature branch.
 import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
 import type { CleanClones } from '../adapters/clone-fingerprint.js';
-import { commitAll, isCleanCloneAt, mirrorPath, pushBranch, secureClone, WorktreeError } from '../adapters/git.js';
+import { commitAll, gitShowsCleanAt, mirrorPath, pushBranch, secureClone, WorktreeError } from '../adapters/git.js';
 import { hostPaths, repoSpec, type ActivityDeps } from '../deps.js';
 
 export function createPushActivities(deps: Pick<ActivityDeps, 'pipeline' | 'dataDir' | 'hostId'>, clones: CleanClones): Pick<HostActivities, 'commitAndPush'> {
@@ -19,7 +19,7 @@ export function createPushActivities(deps: Pick<ActivityDeps, 'pipeline' | 'data
       const { sha } = await pushBranch(worktree, featureBranch(key), r.remote);
       // Checked here, while the task moves on, so that the next stage (after an approval, say) can
       // tell from the clone's fingerprint alone that it is still clean at this push.
-      if (await isCleanCloneAt(worktree, mirror, featureBranch(key), sha)) await clones.remember(worktree, sha);
+      if (await gitShowsCleanAt(worktree, featureBranch(key), sha)) await clones.remember(worktree, sha);
       return { sha, committed: committed !== null };
     },
   };

@@ -3,7 +3,6 @@
 // Activities that touch the records retry until it answers again; every task ends `done` with
 // complete records: one `done` job and one `stage-passed` event per agent stage, and the merge,
 // deploy and done events.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownPostgres, type OwnPostgres } from '../support/own-postgres.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
@@ -36,11 +35,7 @@ describe('F3: PostgreSQL restarts mid-batch', () => {
       // Mid-batch: some work done, agents running.
       const { workers, keys } = await batchUnderWay(e, 'F3', base, TASKS, [`f3-${base}-a`, `f3-${base}-b`]);
 
-      await pg!.stop();
-      const downAt = Date.now();
-      await sleep(DOWNTIME_MS);
-      await pg!.start();
-      const downMs = Date.now() - downAt;
+      const downMs = await pg!.restart(DOWNTIME_MS);
 
       // Complete records: every lifecycle event, once, in order; a done job per agent stage.
       const { problems } = await checkBatch(s, e, keys, {

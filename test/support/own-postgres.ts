@@ -3,6 +3,7 @@
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inject } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedDb } from '../../db/embedded.js';
 import { freePort } from '../../worker/harness/free-port.js';
@@ -14,6 +15,8 @@ export interface OwnPostgres {
   stop(): Promise<void>;
   /** Starts it again after `stop` (same data dir, same port). */
   start(): Promise<void>;
+  /** Stops it for `downMs`, starts it again; resolves with how long it was down in all (ms). */
+  restart(downMs: number): Promise<number>;
 }
 
 export async function ownPostgres(name: string): Promise<OwnPostgres> {
@@ -24,15 +27,24 @@ export async function ownPostgres(name: string): Promise<OwnPostgres> {
   let db: EmbeddedDb | null = await startEmbeddedPostgres({ dataDir, port });
   const admin = new URL(db.url);
   admin.pathname = '/postgres';
+  const stop = async () => {
+    await db?.stop();
+    db = null;
+  };
+  const start = async () => {
+    db ??= await startEmbeddedPostgres({ dataDir, port });
+  };
   return {
     adminUrl: admin.toString(),
     dataDir,
-    async stop() {
-      await db?.stop();
-      db = null;
-    },
-    async start() {
-      db ??= await startEmbeddedPostgres({ dataDir, port });
+    stop,
+    start,
+    async restart(downMs) {
+      await stop();
+      const downAt = Date.now();
+      await sleep(downMs);
+      await start();
+      return Date.now() - downAt;
     },
   };
 }
