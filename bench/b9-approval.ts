@@ -66,7 +66,7 @@ export async function runB9(stack: Stack, o: BenchOptions): Promise<BenchResult>
       const t0 = wall();
       await handle.executeUpdate(approveUpdate, { args: [{ by: 'bench', via: 'bench' }] });
       ack.push(wall() - t0);
-      const ready = await until(`${key}'s agent to run`, async () => (await env.stamps(key)).find((s) => s.event === 'ready'), 30_000, 5);
+      const ready = await env.stampWhen(key, (s) => s.event === 'ready', 30_000);
       orch.push(ready.t - t0);
       steps.push(await stepsOf(handle, t0, ready.t));
       await handle.signal('stop', { reason: 'bench B9' });

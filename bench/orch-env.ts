@@ -2,6 +2,7 @@
 // bench's Temporal server and PostgreSQL: its own database, task queue, data dir, bare git remote
 // and pipeline file; optionally an in-process worker and API, and worker processes
 // (`node --import tsx worker/main.ts`). Each part is stopped by the bench's clean-up.
+import { watch } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createBareRemote } from '../worker/bare-remote.js';
@@ -95,6 +96,43 @@ export async function createOrchEnv(stack: Stack, o: OrchEnvOptions) {
     return out;
   };
 
+  /**
+   * The first of `key`'s stamps that `match` accepts, read again on each change to the stamp dir
+   * (inotify): a bench that timed orch's path polling files beside it every few ms would be adding
+   * its own work to what it measures.
+   */
+  const stampWhen = (key: string, match: (s: StampLine) => boolean, timeoutMs: number) =>
+    new Promise<StampLine>((resolve, reject) => {
+      let reading = false;
+      let again = false;
+      const done = (err: Error | null, s?: StampLine) => {
+        clearTimeout(timer);
+        watcher.close();
+        if (err) reject(err);
+        else resolve(s!);
+      };
+      const look = async (): Promise<void> => {
+        if (reading) return void (again = true);
+        reading = true;
+        try {
+          const found = (await stamps(key)).find(match);
+          if (found) return done(null, found);
+        } catch (err) {
+          return done(err as Error);
+        } finally {
+          reading = false;
+        }
+        if (again) {
+          again = false;
+          return look();
+        }
+      };
+      // Watching first, then reading: a stamp written in between is seen either way.
+      const watcher = watch(stampDir, () => void look());
+      const timer = setTimeout(() => done(new Error(`no matching stamp for ${key} within ${timeoutMs} ms`)), timeoutMs);
+      void look();
+    });
+
   /** How many tasks have a `ready` stamp (cheap: counts stamp files). */
   const readyCount = async () => (await readdir(stampDir)).filter((f) => f.endsWith('.jsonl')).length;
 
@@ -105,6 +143,7 @@ export async function createOrchEnv(stack: Stack, o: OrchEnvOptions) {
     spawnWorker: (hostId: string, timeoutMs = 60_000) => instance.spawnWorker(hostId, {}, timeoutMs),
     waitForStatus,
     stamps,
+    stampWhen,
     readyCount,
   };
 }

@@ -1,6 +1,6 @@
 // The agent stage on this host: one agent run as its own process group (inside the sandbox), watched
 // through its adapter for progress, budget and stalls; and STOP's kill of it.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -63,8 +63,10 @@ export function createAgentActivities(deps: Deps, clones = new CleanClones()): P
       };
       // A check that cannot tell (a git error) sends the stage to prepareWorktree, which reports it.
       const clean = req.cleanAt ? isCleanAtPush(deps, clones, { key: req.key, repo: req.repo, pushed: req.cleanAt }).catch(() => false) : true;
-      await mkdir(path.dirname(promptFile), { recursive: true });
-      await writeFile(promptFile, renderTemplate(stage.prompt ?? '', vars));
+      // The run's few files and dirs are made synchronously, as secureClone's are: each await
+      // would wait a turn of the worker's event loop on the way to the agent.
+      mkdirSync(path.dirname(promptFile), { recursive: true });
+      writeFileSync(promptFile, renderTemplate(stage.prompt ?? '', vars));
       if (!(await clean)) {
         throw ApplicationFailure.create({
           type: WORKTREE_NOT_CLEAN,
@@ -87,7 +89,7 @@ export function createAgentActivities(deps: Deps, clones = new CleanClones()): P
             stopped.delete(req.key);
             const home = paths.home(req.key);
             const tmp = paths.tmp(req.key);
-            await Promise.all([mkdir(home, { recursive: true }), mkdir(tmp, { recursive: true }), mkdir(path.dirname(logFile), { recursive: true })]);
+            for (const dir of [home, tmp, path.dirname(logFile)]) mkdirSync(dir, { recursive: true });
             const launch = await adapter.launch({
               command: renderTemplate(agent.command, vars),
               args: agent.args.map((a) => renderTemplate(a, vars)),

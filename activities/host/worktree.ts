@@ -4,7 +4,7 @@ import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { featureBranch, type HostActivities } from '../../workflows/contracts/index.js';
 import type { CleanClones } from '../adapters/clone-fingerprint.js';
-import { copyArtefacts, ensureWorktree, isCleanCloneAt, mirrorPath, remoteHead, removeWorktree, secureClone } from '../adapters/git.js';
+import { copyArtefacts, ensureWorktree, isCleanCloneAt, mirrorPath, remoteHead, removeWorktree } from '../adapters/git.js';
 import { artefactDir, hostPaths, repoSpec, type ActivityDeps } from '../deps.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -57,8 +57,10 @@ export function createWorktreeActivities(
  * The usual case after a wait or a passed stage: the task's clone is still clean at the last push,
  * which only this task's workflow makes. Used as it is, it saves a fetch and a dozen git processes
  * on the way to the next agent (its origin/<default> stays as the last fetch left it). A clone the
- * push saw clean and nothing touched since is told from its fingerprint, without git. Either way the
- * clone is made orch's again (secureClone) and forgotten: what runs next changes it.
+ * push saw clean and nothing touched since is told from its fingerprint, without git, and is still as
+ * orch's own git left it after making it orch's (secureClone): no git runs here before the agent, and
+ * the next push secures it again first. A clone checked with git is secured before git runs in it.
+ * Either way it is forgotten: what runs next changes it.
  */
 export async function isCleanAtPush(
   deps: Pick<ActivityDeps, 'pipeline' | 'dataDir' | 'hostId'>,
@@ -70,7 +72,7 @@ export async function isCleanAtPush(
   const mirror = mirrorPath(paths.mirrors, repoSpec(deps.pipeline, req.repo).remote);
   const unchanged = clones.unchanged(wt, req.pushed);
   clones.forget(wt);
-  if (unchanged) return (await secureClone(wt, mirror)).ok;
+  if (unchanged) return true;
   return isCleanCloneAt(wt, mirror, featureBranch(req.key), req.pushed);
 }
 
