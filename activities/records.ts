@@ -50,8 +50,9 @@ export function createRecordActivities(deps: Pick<ActivityDeps, 'pipeline' | 're
       return { taskId: row.id };
     },
 
-    async updateTask(taskId, patch) {
-      await records.setTaskState(taskId, toDates(patch));
+    async updateTask(taskId, patch, events = []) {
+      const key = activityKey();
+      await records.setTaskState(taskId, toDates(patch), events.map((e, i) => ({ ...e, dedupeKey: `${key}#${i}` })));
     },
 
     async recordEvent(e) {

@@ -113,9 +113,15 @@ export function createRecords(db: Db) {
         cancelledAt: Date;
         finishedAt: Date;
       }>,
+      /** Recorded in the same transaction (a retry records each once: they are keyed). */
+      events: TaskEventRow[] = [],
     ): Promise<void> {
-      const res = await db.update(tasks).set(patch).where(eq(tasks.id, taskId)).returning({ id: tasks.id });
-      if (res.length === 0) throw new UnknownTaskError(`no task with id ${taskId}`);
+      const write = async (q: Pick<Db, 'update' | 'insert'>) => {
+        const res = await q.update(tasks).set(patch).where(eq(tasks.id, taskId)).returning({ id: tasks.id });
+        if (res.length === 0) throw new UnknownTaskError(`no task with id ${taskId}`);
+        if (events.length) await insertEvents(q, taskId, events);
+      };
+      await (events.length ? db.transaction(write) : write(db));
     },
 
     /**
@@ -249,17 +255,8 @@ export function createRecords(db: Db) {
       return db.select().from(jobs).where(eq(jobs.taskId, taskId)).orderBy(jobs.createdAt);
     },
 
-    async recordEvent(e: {
-      taskId: string;
-      type: string;
-      stage?: string | null;
-      detail?: Record<string, unknown>;
-      dedupeKey: string;
-    }): Promise<void> {
-      await db
-        .insert(taskEvents)
-        .values({ taskId: e.taskId, type: e.type, stage: e.stage ?? null, detail: e.detail ?? null, dedupeKey: e.dedupeKey })
-        .onConflictDoNothing({ target: taskEvents.dedupeKey });
+    async recordEvent(e: TaskEventRow & { taskId: string }): Promise<void> {
+      await insertEvents(db, e.taskId, [e]);
     },
 
     /** Every host that ever ran a job: where orphans could be. */
@@ -275,3 +272,18 @@ export function createRecords(db: Db) {
 }
 
 export type Records = ReturnType<typeof createRecords>;
+
+/** A task event as written: `dedupeKey` makes a retried write record it once. */
+export interface TaskEventRow {
+  type: string;
+  stage?: string | null;
+  detail?: Record<string, unknown>;
+  dedupeKey: string;
+}
+
+function insertEvents(q: Pick<Db, 'insert'>, taskId: string, events: TaskEventRow[]) {
+  return q
+    .insert(taskEvents)
+    .values(events.map((e) => ({ taskId, type: e.type, stage: e.stage ?? null, detail: e.detail ?? null, dedupeKey: e.dedupeKey })))
+    .onConflictDoNothing({ target: taskEvents.dedupeKey });
+}

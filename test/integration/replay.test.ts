@@ -38,6 +38,8 @@ describe('recorded histories', () => {
     { patch: 'stage-start-together', file: 'task/planned.ts', breaks: (f: string) => f.startsWith('task-') && f !== 'task-stopped-before-start.json' },
     // Only a stage after one that passed on its host (with stages started together) meets the agent's own check.
     { patch: 'agent-checks-worktree', file: 'task/planned.ts', breaks: (f: string) => f === 'task-approved.json' },
+    // Only a decision, and a stage whose agent starts at once, meet the agent first and the records as one write.
+    { patch: 'agent-first', file: 'task/planned.ts', breaks: (f: string) => f === 'task-approved.json' || f === 'task-approved-clone-checked.json' },
   ])('still replay across the patched($patch) change, which would break them unguarded', async ({ patch, file, breaks }) => {
     const all = (await loadFixtures()).filter((f) => f.file.startsWith('task-'));
     const fixtures = all.filter((f) => !patchesOf(f.history).includes(patch));

@@ -421,17 +421,24 @@ describe('approval stages and rework loops', () => {
   }, 60_000);
 
   it('a rejection without onReject fails the task with the comment; a timeout fails or approves per timeoutAction', async () => {
-    const rejected = await scenario({ shared: withStages([agent('design'), approval('ok'), MERGE]) }, async (h) => {
+    const rejected = await scenario({ shared: withStages([agent('design'), approval('ok'), MERGE]) }, async (h, calls) => {
       await stateUntil(h, (s) => s.waitingFor === 'approval', 'the wait');
       await h.executeUpdate(rejectUpdate, { args: [{ by: 'dana', comment: 'not this quarter' }] });
-      return h.result();
+      return { r: await h.result(), calls };
     });
-    expect(rejected).toMatchObject({ status: 'failed', failureReason: 'stage ok: rejected by dana: not this quarter' });
+    expect(rejected.r).toMatchObject({ status: 'failed', failureReason: 'stage ok: rejected by dana: not this quarter' });
+    // No stage follows to carry the decision: it is recorded on its own.
+    const decided = (calls: Calls) => calls.filter((c) => c.name === 'recordEvent').map((c) => c.args[0] as { type: string }).filter((e) => e.type === 'approval-decided');
+    expect(decided(rejected.calls)).toEqual([expect.objectContaining({ stage: 'ok', detail: expect.objectContaining({ decision: 'rejected', by: 'dana' }) })]);
 
     const timedOut = await scenario({ shared: withStages([agent('design'), approval('ok', { timeout: '2d' }), MERGE]) }, (h) => h.result());
     expect(timedOut).toMatchObject({ status: 'failed', failureReason: 'stage ok: approval timed out after 2d' });
-    const approved = await scenario({ shared: withStages([agent('design'), approval('ok', { timeout: '2d', timeoutAction: 'approve' }), MERGE]) }, (h) => h.result());
-    expect(approved.status).toBe('done');
+    const approved = await scenario({ shared: withStages([agent('design'), approval('ok', { timeout: '2d', timeoutAction: 'approve' }), MERGE]) }, async (h, calls) => ({ r: await h.result(), calls }));
+    expect(approved.r.status).toBe('done');
+    // The merge's entry records it, with the merge's row update.
+    expect(decided(approved.calls)).toEqual([]);
+    const carried = approved.calls.filter((c) => c.name === 'updateTask' && c.args[2]).map((c) => [(c.args[1] as { stage: string }).stage, c.args[2]]);
+    expect(carried).toEqual([['merge', [expect.objectContaining({ type: 'approval-decided', detail: expect.objectContaining({ decision: 'approved', via: 'timeout' }) })]]]);
   }, 90_000);
 
   it('rework: a failing review goes back to development with its findings, at most maxLoops times', async () => {
@@ -478,7 +485,14 @@ describe('approval stages and rework loops', () => {
       const from = calls.length;
       await h.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
       const r = await h.result();
-      return { r, calls, from, state: await h.query(stateQuery) };
+      // What the decision's workflow task scheduled, in order.
+      const events = (await h.fetchHistory()).events ?? [];
+      const accepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+      const next = events.slice(accepted).findIndex((e, i) => i > 0 && e.workflowTaskScheduledEventAttributes);
+      const scheduled = events
+        .slice(accepted, accepted + next)
+        .flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+      return { r, calls, from, state: await h.query(stateQuery), scheduled };
     };
     const clean = await scenario({ shared: withStages(stages) }, approveThenDone);
     expect(clean.r.status).toBe('done');
@@ -489,6 +503,15 @@ describe('approval stages and rework loops', () => {
       'runAgent review cleanAt=sha-development', 'runGate', 'commitAndPush',
       'removeWorktree',
     ]);
+    // The run goes out first; the stage's row and the decision follow as one write (patch agent-first).
+    expect(clean.scheduled).toEqual(['runAgent', 'updateTask']);
+    const entry = clean.calls.slice(clean.from).find((c) => c.name === 'updateTask');
+    expect(entry?.args.slice(1)).toEqual([
+      { stage: 'development', status: 'running', runId: expect.any(String), failureReason: null },
+      [{ type: 'approval-decided', stage: 'ok', detail: expect.objectContaining({ decision: 'approved', by: 'alice' }) }],
+    ]);
+    const decisions = clean.calls.filter((c) => c.name === 'recordEvent' && (c.args[0] as { type: string }).type === 'approval-decided');
+    expect(decisions).toEqual([]);
 
     // The clone changed while the task waited: the run refuses before anything starts, the stage
     // prepares the clone from the push and runs the same attempt again.

@@ -44,11 +44,15 @@ export interface TaskEvent {
   detail?: Record<string, unknown>;
 }
 
+/** A task event written with the task's row update. */
+export type StageEntryEvent = Omit<TaskEvent, 'taskId'>;
+
 /** The task's rows in PostgreSQL. */
 export interface RecordActivities {
   planPipeline(repo: string): Promise<PipelinePlan>;
   recordTask(input: TaskInput & { workflowId: string; runId: string }): Promise<{ taskId: string }>;
-  updateTask(taskId: string, patch: TaskPatch): Promise<void>;
+  /** `events`: recorded in the same write (a stage's entry with the decision before it, say). */
+  updateTask(taskId: string, patch: TaskPatch, events?: StageEntryEvent[]): Promise<void>;
   recordEvent(e: TaskEvent): Promise<void>;
   /** `supersede`: also a job that had ended `done` (its stage is being run again). */
   finishJob(e: { activityKey: string; status: 'failed' | 'cancelled'; detail: string; supersede?: boolean }): Promise<void>;

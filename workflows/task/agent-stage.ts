@@ -47,7 +47,16 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
   let early: { host: Promise<HostRef>; worktree: Promise<Worktree> | null } | null = null;
   /** The stage's entry records, while the first attempt's agent starts alongside them. */
   let entering: Promise<void> | null = null;
+  /** Set while the entry records wait for the first attempt's run to be scheduled (the patch `agent-first`). */
+  let entryAfterAgent = false;
+  const recordEntry = () => {
+    if (!entryAfterAgent) return;
+    entryAfterAgent = false;
+    entering = t.recordEntry(stage.name);
+    void entering.catch(() => undefined);
+  };
   const entered = async () => {
+    recordEntry();
     const pending = entering;
     entering = null;
     await pending;
@@ -59,8 +68,13 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       // The stage before passed on this host and nothing ran there since, so its clone should still
       // be clean at that push: the agent's run checks that itself and starts while the stage's
       // records are written. (After a failed stage, a rework loop, the clone is prepared first.)
-      entering = t.enterStage(stage.name);
-      void entering.catch(() => undefined);
+      if (t.agentFirst()) {
+        t.showEntry(stage.name);
+        entryAfterAgent = true;
+      } else {
+        entering = t.enterStage(stage.name);
+        void entering.catch(() => undefined);
+      }
       early = { host, worktree: null };
     } else {
       const worktree = host.then(prepare);
@@ -137,7 +151,9 @@ export async function runAgentStage(t: PlannedTask, stage: StageSpec, again: { l
       try {
         if (checkedByAgent) {
           try {
-            agent = await runAgent({ ...req, cleanAt: run.pushedSha! });
+            const running = runAgent({ ...req, cleanAt: run.pushedSha! });
+            recordEntry();
+            agent = await running;
           } catch (err) {
             if (!isNotClean(err)) throw err;
             // Nothing ran: the clone changed since the push, so it is prepared as on any attempt.

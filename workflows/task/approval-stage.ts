@@ -142,7 +142,7 @@ export async function runApproval(t: PlannedTask, stage: StageSpec, flow: WaitHa
   upsertSearchAttributes([{ key: orchSearchAttributes.waitingFor, value: null }]);
   run.refresh();
   // The next stage starts while this is recorded (it waits for it before its agent runs).
-  await t.alongside(t.event('approval-decided', stage.name, { ...record }));
+  await t.withNextStage('approval-decided', stage.name, { ...record });
   run.notify({ kind: 'approval-decided', key: t.key, stage: stage.name, decision: record!.decision, by: record!.by, ...(record!.comment && { comment: record!.comment }) });
   return record!;
 }

@@ -1,13 +1,15 @@
 // A task once recorded and planned: its row id and pipeline are known from here on, so the stage
 // code reads them without guards.
 import { ActivityFailure, CancellationScope, patched, TimeoutFailure, type ActivityOptions } from '@temporalio/workflow';
-import type { HostRef, PipelinePlan, TaskEventType, TaskPatch } from '../contracts/index.js';
+import type { HostRef, PipelinePlan, StageEntryEvent, TaskEventType, TaskPatch } from '../contracts/index.js';
 import { onHost, records } from './activities.js';
 import type { TaskRun } from './run.js';
 
 export class PlannedTask {
   /** A record still being written that the next stage need not wait for (it waits at its start). */
   #inFlight: Promise<unknown> | null = null;
+  /** An event the next stage's entry records with its row, in one write (the patch `agent-first`). */
+  #withNextEntry: StageEntryEvent | null = null;
 
   constructor(
     readonly run: TaskRun,
@@ -27,29 +29,52 @@ export class PlannedTask {
     return CancellationScope.nonCancellable(() => records.recordEvent({ taskId: this.taskId, type, stage, detail }));
   }
 
-  /** Starts a record without waiting for it (with the patch); `settle` or the next stage's start waits. */
-  async alongside(record: Promise<unknown>): Promise<void> {
+  /**
+   * An event the next stage's start need not wait for: recorded with that stage's row update, in one
+   * write (`agent-first`), or alongside it (`stage-start-together`); `settle` records it otherwise.
+   */
+  async withNextStage(type: TaskEventType, stage: string, detail: Record<string, unknown>): Promise<void> {
+    if (this.agentFirst()) {
+      this.#withNextEntry = { type, stage, detail };
+      return;
+    }
+    // In this order (the record, then the check) as before the patch: the histories replay.
+    const record = this.event(type, stage, detail);
     if (this.startsTogether()) this.#inFlight = record;
     else await record;
   }
 
-  /** Waits for a record `alongside` left in flight. */
+  /** Records what `withNextStage` left, and waits for it. */
   async settle(): Promise<void> {
+    const left = this.#withNextEntry;
+    this.#withNextEntry = null;
     const record = this.#inFlight;
     this.#inFlight = null;
-    await record;
+    await Promise.all([record, left && this.event(left.type, left.stage ?? null, left.detail)]);
   }
 
-  update(patch: TaskPatch) {
-    return CancellationScope.nonCancellable(() => records.updateTask(this.taskId, patch));
+  update(patch: TaskPatch, events: StageEntryEvent[] = []) {
+    return CancellationScope.nonCancellable(() => (events.length ? records.updateTask(this.taskId, patch, events) : records.updateTask(this.taskId, patch)));
   }
 
   async enterStage(stage: string) {
+    this.showEntry(stage);
+    await this.recordEntry(stage);
+  }
+
+  /** A stage's start as the Web UI, the state query and the notices see it. */
+  showEntry(stage: string): void {
     this.state.stage = stage;
     this.run.refresh();
     this.run.notify({ kind: 'stage', key: this.key, stage });
+  }
+
+  /** A stage's start in its row, with the event left for it; settles what is still in flight. */
+  async recordEntry(stage: string): Promise<void> {
+    const events = this.#withNextEntry ? [this.#withNextEntry] : [];
+    this.#withNextEntry = null;
     // Also after `temporal workflow reset` of a failed task: the row follows the run that is live now.
-    await Promise.all([this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null }), this.settle()]);
+    await Promise.all([this.update({ stage, status: 'running', runId: this.run.info.runId, failureReason: null }, events), this.settle()]);
   }
 
   /**
@@ -67,6 +92,15 @@ export class PlannedTask {
    */
   agentChecksWorktree(): boolean {
     return patched('agent-checks-worktree');
+  }
+
+  /**
+   * The patch `agent-first`: a stage whose agent starts at once schedules the agent's run before its
+   * records, and those records are one activity (the row and the event left for it), so the run is
+   * dispatched first and fewer record activities and workflow tasks share the host while it starts.
+   */
+  agentFirst(): boolean {
+    return patched('agent-first');
   }
 
   onHost(host: HostRef, opts: Pick<ActivityOptions, 'activityId' | 'summary'> = {}) {
