@@ -94,9 +94,11 @@ describe('Plane reconciler', () => {
     expect(running.task).toMatchObject({ planeIssueId: item.id, title: `reconciled ${item.key.slice(5)}`, description: '@agent hang' });
     // Started by the reconciler, and by the first of its runs to begin after the database was back
     // (or one already under way then): within one schedule interval.
-    const runs = await env.until('the acting run in visibility', async () => {
+    // Waiting for a finished run begun after it too: when the acting run was already under way, the
+    // first one after is compared with it, and may still be running when the acting run is listed.
+    const runs = await env.until('the acting run and a run begun after the database was back, in visibility', async () => {
       const r = await reconcileRuns();
-      return startedBy(r, item.key).length ? r : null;
+      return startedBy(r, item.key).length && r.some((x) => x.startedAt >= upAt) ? r : null;
     });
     // While the database was down, runs found the item and could not act (and said why).
     expect(runs.some((r) => r.startedAt < upAt && r.report.acted.some((a) => a.key === item.key && /^error: /.test(a.outcome)))).toBe(true);
