@@ -141,7 +141,7 @@ export async function runApproval(t: PlannedTask, stage: StageSpec, flow: WaitHa
   state.approvals = [...(state.approvals ?? []), record!];
   upsertSearchAttributes([{ key: orchSearchAttributes.waitingFor, value: null }]);
   run.refresh();
-  // The next stage starts while this is recorded (it waits for it before its agent runs).
+  // Recorded with the next stage's start, which need not wait for it (withNextStage).
   await t.withNextStage('approval-decided', stage.name, { ...record });
   run.notify({ kind: 'approval-decided', key: t.key, stage: stage.name, decision: record!.decision, by: record!.by, ...(record!.comment && { comment: record!.comment }) });
   return record!;
