@@ -69,11 +69,10 @@ export async function isCleanAtPush(
 ): Promise<boolean> {
   const paths = hostPaths(deps);
   const wt = paths.worktree(req.key);
-  const mirror = mirrorPath(paths.mirrors, repoSpec(deps.pipeline, req.repo).remote);
   const unchanged = clones.unchanged(wt, req.pushed);
   clones.forget(wt);
   if (unchanged) return true;
-  return isCleanCloneAt(wt, mirror, featureBranch(req.key), req.pushed);
+  return isCleanCloneAt(wt, mirrorPath(paths.mirrors, repoSpec(deps.pipeline, req.repo).remote), featureBranch(req.key), req.pushed);
 }
 
 /** The task's private HOME, TMPDIR and prompts on this host (kept across attempts, not after the task). */
